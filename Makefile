@@ -1,0 +1,28 @@
+# Chronicle — the two commands README.md promises, and their parts.
+SWIFT ?= swift
+.PHONY: test demo build deps broker format format-check unit-tests
+
+## make test: install what is missing, start a local broker, check formatting, build and run every test.
+test:
+	scripts/test.sh
+
+## make demo: the BookTrip demo.
+demo: build
+	$(SWIFT) run chronicle demo
+
+build:
+	$(SWIFT) build
+
+## System packages (librabbitmq-dev, rabbitmq-server, amqp-tools) when missing.
+deps:
+	scripts/install-deps.sh
+
+## A local RabbitMQ, unless CHRONICLE_AMQP_URL points at one.
+broker: deps
+	scripts/broker.sh start
+
+format:
+	$(SWIFT) format format --in-place --recursive --parallel Package.swift Sources Tests
+
+format-check:
+	scripts/format-check.sh

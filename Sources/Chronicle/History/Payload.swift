@@ -1,0 +1,66 @@
+import Foundation
+
+/// A JSON document kept as text: the input and output of an orchestration, a command, a reply.
+///
+/// Kept as text rather than as bytes so that a history printed or stored as JSON stays readable.
+/// Encoding uses sorted keys, so equal values give equal payloads.
+public struct Payload: Hashable, Codable, Sendable, CustomStringConvertible {
+    public var json: String
+
+    public init(json: String) { self.json = json }
+
+    public init(data: Data) { self.json = String(decoding: data, as: UTF8.self) }
+
+    /// Encodes `value` as JSON with sorted keys and ISO 8601 dates.
+    public init(encoding value: some Encodable) throws {
+        self.json = String(decoding: try Payload.encoder.encode(value), as: UTF8.self)
+    }
+
+    public var data: Data { Data(json.utf8) }
+
+    /// Decodes the payload as `type`.
+    public func decode<T: Decodable>(_ type: T.Type = T.self) throws -> T {
+        try Payload.decoder.decode(T.self, from: data)
+    }
+
+    public var description: String { json }
+
+    public init(from decoder: any Decoder) throws {
+        self.json = try decoder.singleValueContainer().decode(String.self)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(json)
+    }
+
+    /// The encoder Chronicle uses for every JSON body: camelCase keys as declared, sorted, ISO 8601 dates
+    /// with fractional seconds.
+    public static var encoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(date.formatted(Payload.dateStyle))
+        }
+        return encoder
+    }
+
+    /// The decoder matching ``encoder``; it accepts ISO 8601 dates with or without fractional seconds.
+    public static var decoder: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let container = try decoder.singleValueContainer()
+            let text = try container.decode(String.self)
+            if let date = try? Date(text, strategy: Payload.dateStyle) { return date }
+            if let date = try? Date(text, strategy: .iso8601) { return date }
+            throw DecodingError.dataCorruptedError(
+                in: container,
+                debugDescription: "\"\(text)\" is not an ISO 8601 date-time such as 2026-11-29T10:15:00Z"
+            )
+        }
+        return decoder
+    }
+
+    static let dateStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+}

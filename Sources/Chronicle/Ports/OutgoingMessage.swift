@@ -1,0 +1,50 @@
+import Foundation
+
+/// A message Chronicle has decided to send: a command, a trip outcome, a timer wake-up.
+///
+/// It is written to the store's outbox in the same transaction as the events that decided it, and only
+/// then published. Publishing it again (after a crash) sends the same `id`, which receivers use to drop
+/// duplicates.
+public struct OutgoingMessage: Hashable, Codable, Sendable {
+    /// The AMQP `message_id`; unique per message and the same on every re-publish.
+    public var id: String
+    /// The exchange to publish to; `""` is the default exchange, which routes to the queue named by
+    /// `routingKey`.
+    public var exchange: String
+    public var routingKey: String
+    /// The AMQP `type`: the message name, e.g. `ReserveHotel`.
+    public var type: String
+    /// The AMQP `correlation_id`: the instance (trip) id.
+    public var correlationID: String?
+    /// The AMQP `timestamp`.
+    public var timestamp: Date
+    /// Application headers.
+    public var headers: [String: String]
+    /// The JSON body.
+    public var body: Data
+    /// When set, the message is delivered no earlier than this time (through the transport's delay
+    /// mechanism); when `nil` it is delivered at once.
+    public var deliverAt: Date?
+
+    public init(
+        id: String,
+        exchange: String,
+        routingKey: String,
+        type: String,
+        correlationID: String?,
+        timestamp: Date,
+        headers: [String: String] = [:],
+        body: Data,
+        deliverAt: Date? = nil
+    ) {
+        self.id = id
+        self.exchange = exchange
+        self.routingKey = routingKey
+        self.type = type
+        self.correlationID = correlationID
+        self.timestamp = timestamp
+        self.headers = headers
+        self.body = body
+        self.deliverAt = deliverAt
+    }
+}

@@ -1,0 +1,1 @@
+// ChronicleAMQP: the RabbitMQ Transport (in progress).

@@ -1,0 +1,1 @@
+// ChronicleSQLite: the SQLite EventStore (in progress).

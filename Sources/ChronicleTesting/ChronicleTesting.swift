@@ -1,0 +1,1 @@
+// ChronicleTesting (in progress).

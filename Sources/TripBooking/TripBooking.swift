@@ -1,0 +1,1 @@
+// TripBooking (in progress).
