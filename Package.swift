@@ -35,7 +35,7 @@ let package = Package(
         // In-memory store, transport and virtual clock for tests (ours and users').
         .target(
             name: "ChronicleTesting",
-            dependencies: ["Chronicle"],
+            dependencies: ["Chronicle", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
         // EventStore on SQLite.

@@ -120,7 +120,7 @@ public struct CommandMessage: Hashable, Codable, Sendable {
 
 /// Why something failed, as recorded in history and sent on the wire: an error type, which retry policies
 /// match against `nonRetryableErrors`, and a message for people.
-public struct Failure: Hashable, Codable, Sendable, CustomStringConvertible {
+public struct Failure: Error, Hashable, Codable, Sendable, CustomStringConvertible {
     /// A stable name for the kind of failure, e.g. `NoAvailability` or `NonDeterminism`.
     public var type: String
     public var message: String

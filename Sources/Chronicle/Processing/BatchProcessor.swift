@@ -1,0 +1,281 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// Steps 1 to 5 of the processing loop for one batch of deliveries: decode, drop duplicates, replay, and
+/// commit everything in one store transaction. What is left (publish, then acknowledge) is the caller's,
+/// in that order: ``Processor`` does it with a ``Transport``; the in-memory test environment does it with
+/// its broker.
+///
+/// Not for concurrent use: one batch at a time.
+public final class BatchProcessor: Sendable {
+    /// What the caller does after the commit, in order: publish ``publish`` (with confirms) and remove those
+    /// rows from the outbox; dead-letter ``deadLetter``; acknowledge ``acknowledge``.
+    public struct Outcome: Sendable {
+        public var publish: [OutgoingMessage] = []
+        public var deadLetter: [(message: InboundMessage, reason: String)] = []
+        public var acknowledge: [InboundMessage] = []
+        /// The events committed, per instance, in order (for logs and the demo's narration).
+        public var committed: [(instance: InstanceID, events: [HistoryEvent])] = []
+        /// Inputs that changed nothing, and why (duplicates, stale replies, a second start).
+        public var ignored: [(message: InboundMessage, reason: String)] = []
+    }
+
+    private let registry: OrchestrationRegistry
+    private let store: any EventStore
+    private let configuration: ProcessorConfiguration
+    private let clock: @Sendable () -> Date
+    private let logger: Logger
+    private let router: MessageRouter
+    private let cache: Mutex<InstanceCache>
+
+    public init(
+        registry: OrchestrationRegistry,
+        store: any EventStore,
+        configuration: ProcessorConfiguration = ProcessorConfiguration(),
+        clock: @escaping @Sendable () -> Date = { Date() },
+        logger: Logger
+    ) {
+        self.registry = registry
+        self.store = store
+        self.configuration = configuration
+        self.clock = clock
+        self.logger = logger
+        self.router = MessageRouter(registry: registry, maximumMessageBytes: configuration.maximumMessageBytes)
+        self.cache = Mutex(InstanceCache(capacity: configuration.cacheCapacity))
+    }
+
+    /// How many instances are in memory.
+    public var cachedInstances: Int { cache.withLock { $0.count } }
+
+    /// Decodes, deduplicates, replays and commits one batch. Throws only if the commit fails; then nothing of
+    /// the batch is stored, the instances it touched are dropped from memory, and the whole batch may be
+    /// processed again.
+    public func process(_ messages: [InboundMessage]) async throws -> Outcome {
+        let now = clock()
+        var outcome = Outcome()
+        var batch = CommitBatch()
+
+        // 1. Decode.
+        var routed: [(message: InboundMessage, route: MessageRouter.Routed)] = []
+        var rejectedStarts: [(InstanceID, String, OrchestrationRegistry.Entry)] = []
+        for message in messages {
+            switch router.route(message) {
+            case .success(let route):
+                routed.append((message, route))
+            case .failure(let rejection):
+                logger.info(
+                    "dead-lettering a message",
+                    metadata: ["chronicle.reason": "\(rejection.reason)", "amqp.type": "\(message.type ?? "")"]
+                )
+                outcome.deadLetter.append((message, rejection.reason))
+                if let instance = rejection.instance, let name = rejection.orchestration,
+                    let entry = registry.entries[name]
+                {
+                    rejectedStarts.append((instance, rejection.reason, entry))
+                }
+            }
+        }
+
+        // 2. Drop duplicates: applied before (inbox), or twice in this batch.
+        let ids = routed.compactMap(\.message.messageID)
+        let applied = ids.isEmpty ? [] : try await store.appliedMessageIDs(among: ids)
+        var seen = Set<String>()
+        var byInstance: [InstanceID: [(InboundMessage, MessageRouter.Routed)]] = [:]
+        var order: [InstanceID] = []
+        for (message, route) in routed {
+            let id = message.messageID ?? ""
+            guard !applied.contains(id), seen.insert(id).inserted else {
+                outcome.ignored.append((message, "message \(id) was applied before"))
+                outcome.acknowledge.append(message)
+                continue
+            }
+            let instance: InstanceID
+            switch route {
+            case .start(_, let id, _): instance = id
+            case .input(let id, _): instance = id
+            }
+            if byInstance[instance] == nil { order.append(instance) }
+            byInstance[instance, default: []].append((message, route))
+        }
+
+        // 3–4. Replay each instance with its new inputs.
+        var touched: [(InstanceID, OrchestrationInstance, Int)] = []
+        do {
+            for instanceID in order {
+                let inputs = byInstance[instanceID] ?? []
+                guard let (instance, version) = try await loadInstance(instanceID, firstInput: inputs[0].1) else {
+                    for (message, route) in inputs {
+                        let reason: String
+                        if case .start = route {
+                            reason = "no orchestration is registered for this start"
+                        } else {
+                            reason = "no instance \(instanceID) exists (a reply or timer for an unknown instance)"
+                        }
+                        outcome.deadLetter.append((message, reason))
+                    }
+                    continue
+                }
+                touched.append((instanceID, instance, version))
+                var events: [HistoryEvent] = []
+                var nextWakeUp: Date?
+                for (message, route) in inputs {
+                    let input: HistoryEvent.Kind
+                    switch route {
+                    case .start(let name, _, let payload): input = .orchestrationStarted(name: name, input: payload)
+                    case .input(_, let kind): input = kind
+                    }
+                    let activation = instance.apply(input, now: now)
+                    if case .ignored(let reason) = activation.disposition {
+                        outcome.ignored.append((message, reason))
+                        logger.debug(
+                            "input ignored",
+                            metadata: ["chronicle.instance": "\(instanceID)", "chronicle.reason": "\(reason)"])
+                    } else {
+                        batch.timers += Self.firedTimer(instanceID, input)
+                    }
+                    if let id = message.messageID { batch.inbox.append(id) }
+                    outcome.acknowledge.append(message)
+                    events += activation.newEvents
+                    batch.outbox += outgoing(instanceID, instance.orchestration, activation, now: now)
+                    batch.timers += activation.timers.map {
+                        .schedule(TimerRecord(instanceID: instanceID, timerID: $0.id.description, dueAt: $0.fireAt))
+                    }
+                    batch.timers += activation.cancelledTimers.map { .cancelled(instanceID, timerID: $0.description) }
+                    if let soonest = activation.timers.map(\.fireAt).min() {
+                        nextWakeUp = min(nextWakeUp ?? soonest, soonest)
+                    }
+                }
+                if !events.isEmpty {
+                    batch.appends.append(
+                        InstanceAppend(
+                            instanceID: instanceID,
+                            orchestration: instance.orchestration,
+                            expectedVersion: version,
+                            events: events,
+                            status: instance.status,
+                            nextWakeUp: instance.status == .running ? nextWakeUp : nil,
+                            at: now
+                        )
+                    )
+                    outcome.committed.append((instanceID, events))
+                }
+            }
+            for (instanceID, reason, entry) in rejectedStarts where try await store.load(instanceID) == nil {
+                if let announcement = entry.announce(
+                    instanceID, .failure(Failure(type: "InvalidStart", message: reason)))
+                {
+                    batch.outbox.append(announce(announcement, instanceID, id: "\(instanceID)/rejected", now: now))
+                }
+            }
+
+            // 5. Commit the whole batch at once.
+            if !batch.isEmpty { try await store.commit(batch) }
+        } catch {
+            cache.withLock { cache in
+                for (id, instance, _) in touched {
+                    instance.unload()
+                    cache.evict(id)
+                }
+            }
+            throw error
+        }
+
+        cache.withLock { cache in
+            for (id, instance, version) in touched {
+                let appended = batch.appends.first { $0.instanceID == id }?.events.count ?? 0
+                cache.put(id, instance: instance, version: version + appended)
+            }
+        }
+        outcome.publish = batch.outbox
+        return outcome
+    }
+
+    /// Drops every instance from memory (they are rebuilt from the store when needed).
+    public func unloadAll() {
+        cache.withLock { $0.removeAll() }
+    }
+
+    // MARK: - Helpers
+
+    private func loadInstance(_ id: InstanceID, firstInput: MessageRouter.Routed) async throws -> (
+        OrchestrationInstance, Int
+    )? {
+        if let cached = cache.withLock({ $0.take(id) }) { return (cached.instance, cached.version) }
+        if let stored = try await store.load(id) {
+            guard let entry = registry.entries[stored.record.orchestration] else { return nil }
+            return (entry.makeInstance(id, stored.events), stored.version)
+        }
+        guard case .start(let name, _, _) = firstInput, let entry = registry.entries[name] else { return nil }
+        return (entry.makeInstance(id, []), 0)
+    }
+
+    private static func firedTimer(_ instance: InstanceID, _ input: HistoryEvent.Kind) -> [TimerChange] {
+        switch input {
+        case .timerFired(let step): [.fired(instance, timerID: DurableTimerID.sleep(step: step).description)]
+        case .callTimedOut(let step, let attempt):
+            [.fired(instance, timerID: DurableTimerID.callTimeout(step: step, attempt: attempt).description)]
+        default: []
+        }
+    }
+
+    /// The messages an activation sends: its commands, its timers (as delayed messages to the processor's own
+    /// queue) and, if it ended the instance, the announcement of the outcome.
+    private func outgoing(
+        _ instance: InstanceID,
+        _ orchestration: String,
+        _ activation: Activation,
+        now: Date
+    ) -> [OutgoingMessage] {
+        var messages = activation.commands.map { call in
+            OutgoingMessage(
+                id: call.command.idempotencyKey,
+                exchange: configuration.commandsExchange,
+                routingKey: call.command.routingKey,
+                type: call.command.type,
+                correlationID: instance.rawValue,
+                timestamp: now,
+                body: call.command.body.data
+            )
+        }
+        messages += activation.timers.map { timer in
+            let body = TimerMessage.Body(instanceId: instance.rawValue, timerId: timer.id.description)
+            return OutgoingMessage(
+                id: "\(instance)/\(timer.id)",
+                exchange: "",
+                routingKey: configuration.queue,
+                type: TimerMessage.type,
+                correlationID: instance.rawValue,
+                timestamp: now,
+                headers: [TimerMessage.timerHeader: timer.id.description],
+                body: (try? Payload(encoding: body).data) ?? Data(),
+                deliverAt: timer.fireAt
+            )
+        }
+        let result: Result<Payload, Failure>? =
+            if let output = activation.output { .success(output) } else { activation.failure.map { .failure($0) } }
+        if let result, let entry = registry.entries[orchestration],
+            let announcement = entry.announce(instance, result)
+        {
+            messages.append(announce(announcement, instance, id: "\(instance)/outcome", now: now))
+        }
+        return messages
+    }
+
+    private func announce(
+        _ announcement: OrchestrationRegistry.Announcement,
+        _ instance: InstanceID,
+        id: String,
+        now: Date
+    ) -> OutgoingMessage {
+        OutgoingMessage(
+            id: id,
+            exchange: configuration.eventsExchange,
+            routingKey: announcement.routingKey,
+            type: announcement.type,
+            correlationID: instance.rawValue,
+            timestamp: now,
+            body: announcement.body.data
+        )
+    }
+}

@@ -1,0 +1,151 @@
+import Foundation
+
+/// What the processor knows of the orchestrations it runs and the messages it accepts: which message starts
+/// which orchestration, which message types are replies, and how each outcome is announced.
+public struct OrchestrationRegistry: Sendable {
+    /// A message the processor publishes when an instance ends (or a start is refused).
+    public struct Announcement: Sendable {
+        public var type: String
+        public var routingKey: String
+        public var body: Payload
+
+        public init(type: String, routingKey: String, body: Payload) {
+            self.type = type
+            self.routingKey = routingKey
+            self.body = body
+        }
+
+        public init(type: String, routingKey: String, encoding body: some Encodable) throws {
+            self.init(type: type, routingKey: routingKey, body: try Payload(encoding: body))
+        }
+    }
+
+    struct Starter: Sendable {
+        var orchestration: String
+        /// The JSON field of the start message that holds the instance id.
+        var instanceIDField: String
+        /// Decodes and validates a start message's body: the instance id and the orchestration's input.
+        var decode: @Sendable (Data) throws -> (InstanceID, Payload)
+    }
+
+    struct Entry: Sendable {
+        var makeInstance: @Sendable (InstanceID, [HistoryEvent]) -> OrchestrationInstance
+        /// The announcement of an ended instance: its output, or why it failed.
+        var announce: @Sendable (InstanceID, Result<Payload, Failure>) -> Announcement?
+    }
+
+    enum ReplyKind: Sendable {
+        case success
+        case failure
+    }
+
+    private(set) var starters: [String: Starter] = [:]
+    private(set) var entries: [String: Entry] = [:]
+    private(set) var replies: [String: ReplyKind] = [:]
+
+    public init() {}
+
+    /// Registers an orchestration.
+    ///
+    /// - Parameters:
+    ///   - orchestration: the code.
+    ///   - startMessageType: the AMQP `type` of the message that starts an instance, e.g. `StartTrip`. Its body
+    ///     is the orchestration's input.
+    ///   - instanceIDField: the input's JSON field that names the instance, e.g. `tripId`.
+    ///   - validate: checks an input beyond decoding; a start it throws for is dead-lettered with the error.
+    ///   - announce: the message to publish when an instance ends with an output, or fails (including a start
+    ///     that was refused, if its body named the instance).
+    public mutating func register<O: Orchestration>(
+        _ orchestration: O,
+        startMessageType: String,
+        instanceIDField: String,
+        validate: @escaping @Sendable (O.Input) throws -> Void = { _ in },
+        announce: @escaping @Sendable (InstanceID, Result<O.Output, Failure>) -> Announcement? = { _, _ in nil }
+    ) {
+        starters[startMessageType] = Starter(
+            orchestration: O.name,
+            instanceIDField: instanceIDField,
+            decode: { body in
+                let input: O.Input
+                do {
+                    input = try Payload.decoder.decode(O.Input.self, from: body)
+                } catch let error as DecodingError {
+                    throw InvalidMessage(reason: "the body does not decode as \(startMessageType): \(error.summary)")
+                }
+                try validate(input)
+                guard let id = Self.stringField(instanceIDField, in: body), !id.isEmpty else {
+                    throw InvalidMessage(reason: "the body has no \(instanceIDField)")
+                }
+                return (InstanceID(id), try Payload(encoding: input))
+            }
+        )
+        entries[O.name] = Entry(
+            makeInstance: { id, history in OrchestrationInstance(orchestration, id: id, history: history) },
+            announce: { id, outcome in
+                switch outcome {
+                case .success(let payload):
+                    guard let output = try? payload.decode(O.Output.self) else { return nil }
+                    return announce(id, .success(output))
+                case .failure(let failure):
+                    return announce(id, .failure(failure))
+                }
+            }
+        )
+    }
+
+    /// Registers a command, so that its replies are recognised.
+    public mutating func register<C: Command>(command: C.Type) {
+        replies[C.replyType] = .success
+        if let failureType = C.failureType { replies[failureType] = .failure }
+    }
+
+    /// The message types the processor accepts, for documentation and checks.
+    public var acceptedMessageTypes: [String] {
+        (Array(starters.keys) + Array(replies.keys) + [TimerMessage.type]).sorted()
+    }
+
+    static func stringField(_ field: String, in body: Data) -> String? {
+        guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else { return nil }
+        return object[field] as? String
+    }
+}
+
+/// A message the processor cannot use; it is dead-lettered with ``reason``.
+public struct InvalidMessage: Error, Hashable, Sendable, CustomStringConvertible {
+    public var reason: String
+    public init(reason: String) { self.reason = reason }
+    public var description: String { reason }
+}
+
+extension DecodingError {
+    /// A one-line account of what did not decode, with the JSON path.
+    var summary: String {
+        func path(_ context: Context) -> String {
+            let keys = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
+            return keys.isEmpty ? "the body" : keys.joined(separator: ".")
+        }
+        switch self {
+        case .keyNotFound(let key, let context):
+            let parent = path(context)
+            return "\(parent == "the body" ? "" : parent + ".")\(key.stringValue) is missing"
+        case .typeMismatch(let type, let context): return "\(path(context)) is not \(type)"
+        case .valueNotFound(let type, let context): return "\(path(context)) is null, expected \(type)"
+        case .dataCorrupted(let context):
+            return context.codingPath.isEmpty
+                ? "not JSON" : "\(path(context)): \(context.debugDescription)"
+        @unknown default: return "\(self)"
+        }
+    }
+}
+
+/// The message a durable timer sends itself through the broker's delay mechanism.
+public enum TimerMessage {
+    public static let type = "TimerFired"
+    /// The header naming the timer (a ``DurableTimerID``).
+    public static let timerHeader = "x-chronicle-timer"
+
+    struct Body: Codable {
+        var instanceId: String
+        var timerId: String
+    }
+}

@@ -1,0 +1,125 @@
+import Foundation
+import Logging
+
+/// The processing loop of DESIGN.md, over any ``EventStore`` and ``Transport``:
+/// decode → drop duplicates → replay → one store transaction for the batch → publish the outbox with
+/// confirms → acknowledge the inputs.
+///
+/// A crash between any two steps loses nothing: unacknowledged input comes again and is deduplicated;
+/// outbox rows not yet confirmed are published again by ``recover()`` at start-up, with the same message ids.
+public final class Processor: Sendable {
+    private let store: any EventStore
+    private let transport: any Transport
+    private let configuration: ProcessorConfiguration
+    private let clock: @Sendable () -> Date
+    private let logger: Logger
+    public let batches: BatchProcessor
+
+    public init(
+        registry: OrchestrationRegistry,
+        store: any EventStore,
+        transport: any Transport,
+        configuration: ProcessorConfiguration = ProcessorConfiguration(),
+        clock: @escaping @Sendable () -> Date = { Date() },
+        logger: Logger
+    ) {
+        self.store = store
+        self.transport = transport
+        self.configuration = configuration
+        self.clock = clock
+        self.logger = logger
+        self.batches = BatchProcessor(
+            registry: registry,
+            store: store,
+            configuration: configuration,
+            clock: clock,
+            logger: logger
+        )
+    }
+
+    /// Recovers, then consumes until the transport's stream ends or the task is cancelled (cancelling `run()`
+    /// stops the processor; a batch in progress is finished or left unacknowledged, never half-acknowledged).
+    public func run() async throws {
+        try await recover()
+        let deliveries = try await transport.consume(queue: configuration.queue, prefetch: configuration.prefetch)
+        logger.info("processing", metadata: ["chronicle.queue": "\(configuration.queue)"])
+        for try await batch in deliveries {
+            try await handle(batch)
+        }
+    }
+
+    /// Publishes outbox rows left by an earlier run, and re-arms timers that are due but may have lost their
+    /// wake-up message (a duplicate wake-up is ignored by the instance).
+    public func recover() async throws {
+        var republished = 0
+        while true {
+            let pending = try await store.pendingOutbox(limit: 1_000)
+            if pending.isEmpty { break }
+            try await publishConfirmed(pending)
+            republished += pending.count
+        }
+        let due = try await store.timers(state: .pending, dueBefore: clock(), limit: 100_000)
+        let wakeUps = due.map { timer in
+            OutgoingMessage(
+                id: "\(timer.instanceID)/\(timer.timerID)/rearmed",
+                exchange: "",
+                routingKey: configuration.queue,
+                type: TimerMessage.type,
+                correlationID: timer.instanceID.rawValue,
+                timestamp: clock(),
+                headers: [TimerMessage.timerHeader: timer.timerID],
+                body: (try? Payload(
+                    encoding: TimerMessage.Body(instanceId: timer.instanceID.rawValue, timerId: timer.timerID)
+                ).data) ?? Data()
+            )
+        }
+        if !wakeUps.isEmpty { try await transport.publish(wakeUps) }
+        if republished > 0 || !wakeUps.isEmpty {
+            logger.info(
+                "recovered",
+                metadata: ["chronicle.republished": "\(republished)", "chronicle.rearmed_timers": "\(wakeUps.count)"]
+            )
+        }
+    }
+
+    /// Processes one batch of deliveries, end to end: commit, publish, dead-letter, acknowledge.
+    @discardableResult
+    public func handle(_ batch: [InboundMessage]) async throws -> BatchProcessor.Outcome {
+        let outcome = try await processWithRetry(batch)
+        try await publishConfirmed(outcome.publish)
+        for (message, reason) in outcome.deadLetter {
+            try await transport.deadLetter(message, reason: reason)
+        }
+        try await transport.acknowledge(outcome.acknowledge)
+        return outcome
+    }
+
+    /// Commits the batch, retrying while the store cannot: a version conflict is retried at once with fresh
+    /// history; other store failures (a full disk, say) hold the batch unacknowledged and retry with back-off.
+    private func processWithRetry(_ batch: [InboundMessage]) async throws -> BatchProcessor.Outcome {
+        var conflicts = 0
+        var delay = Duration.milliseconds(100)
+        while true {
+            do {
+                return try await batches.process(batch)
+            } catch let error as EventStoreError where error.code == .versionConflict && conflicts < 3 {
+                conflicts += 1
+                logger.warning(
+                    "another writer appended first; replaying the batch", metadata: ["chronicle.error": "\(error)"])
+            } catch let error as EventStoreError {
+                logger.error(
+                    "the store cannot commit; holding \(batch.count) messages unacknowledged and retrying in \(delay)",
+                    metadata: ["chronicle.error": "\(error)"]
+                )
+                try await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(10))
+            }
+        }
+    }
+
+    private func publishConfirmed(_ messages: [OutgoingMessage]) async throws {
+        guard !messages.isEmpty else { return }
+        try await transport.publish(messages)
+        try await store.removeFromOutbox(messages.map(\.id))
+    }
+}

@@ -1,0 +1,17 @@
+/// How the processor consumes, where it publishes and how much it keeps in memory.
+public struct ProcessorConfiguration: Sendable {
+    /// The queue the processor consumes: start commands, replies and its own timer wake-ups.
+    public var queue = "chronicle.orchestrator"
+    /// Where commands go (topic exchange).
+    public var commandsExchange = "chronicle.commands"
+    /// Where facts, trip outcomes among them, go (topic exchange).
+    public var eventsExchange = "chronicle.events"
+    /// Unacknowledged deliveries the broker may hand the processor at once; also the largest batch.
+    public var prefetch = 500
+    /// Running instances kept in memory; others are rebuilt from history when a message comes for them.
+    public var cacheCapacity = 10_000
+    /// Bodies longer than this are dead-lettered unread.
+    public var maximumMessageBytes = 1 << 20
+
+    public init() {}
+}

@@ -1,1 +1,0 @@
-// ChronicleTesting (in progress).

@@ -1,0 +1,215 @@
+import Chronicle
+import Foundation
+import Synchronization
+
+/// A fake hotel or airline: answers reservation and cancellation commands, with knobs for failures, latency
+/// and silence. Idempotent by the command's idempotency key (its message id): a duplicate command gets the same
+/// reply and makes no second effect. Every effect goes into a ledger, for auditing.
+///
+/// It is transport-free: ``handle(_:now:)`` takes a delivered command and returns the reply to publish. The
+/// in-memory demo and tests call it directly; `chronicle services` runs it over RabbitMQ.
+public final class FakeTravelService: Sendable {
+    public enum Kind: String, Sendable, CaseIterable {
+        case hotel
+        case flight
+    }
+
+    /// How the service behaves.
+    public struct Behaviour: Sendable {
+        /// The share of reservation attempts that fail (0...1), drawn from `seed` and the idempotency key, so
+        /// the same attempt always gets the same answer.
+        public var failureRate: Double = 0
+        public var seed: UInt64 = 0
+        /// Reservation attempts of each trip that fail before one may succeed.
+        public var failFirstAttempts = 0
+        /// Reservation attempts of each trip that get no reply at all (they time out).
+        public var ignoreFirstAttempts = 0
+        /// The failure type replied on a failed attempt.
+        public var failureType = "NoAvailability"
+        /// How long a reply takes, and how much it may vary (uniformly, ±).
+        public var latency: Duration = .milliseconds(20)
+        public var jitter: Duration = .zero
+
+        public init() {}
+    }
+
+    /// One effect the service made.
+    public struct LedgerEntry: Hashable, Sendable, Codable {
+        public enum Action: String, Hashable, Sendable, Codable {
+            case reserved
+            case cancelled
+        }
+
+        public var tripId: String
+        public var reservationId: String
+        public var action: Action
+        public var commandId: String
+        public var at: Date
+    }
+
+    public let kind: Kind
+    public let behaviour: Behaviour
+    private let exchange: String
+
+    private struct State {
+        /// Replies by idempotency key: a duplicate command gets the same answer.
+        var replies: [String: OutgoingMessage?] = [:]
+        var attemptsByTrip: [String: Int] = [:]
+        var reservations: [String: (tripId: String, active: Bool)] = [:]
+        var ledger: [LedgerEntry] = []
+        var duplicates = 0
+    }
+
+    private let state = Mutex(State())
+
+    public init(_ kind: Kind, behaviour: Behaviour = Behaviour(), eventsExchange: String = "chronicle.events") {
+        self.kind = kind
+        self.behaviour = behaviour
+        self.exchange = eventsExchange
+    }
+
+    /// The routing keys of the commands this service takes: `hotel.reserve`, `hotel.cancel`, …
+    public var commandRoutingKeys: [String] { ["\(kind.rawValue).reserve", "\(kind.rawValue).cancel"] }
+
+    /// The queue the service consumes.
+    public var queue: String { "chronicle.\(kind.rawValue)" }
+
+    /// The ledger: every reservation made and cancelled, in order.
+    public var ledger: [LedgerEntry] { state.withLock { $0.ledger } }
+
+    /// How many commands were duplicates of one already handled.
+    public var duplicateCount: Int { state.withLock { $0.duplicates } }
+
+    /// Handles one command; returns the reply to publish (with `deliverAt` for its latency), or `nil` if the
+    /// service stays silent or the message is not a command it knows.
+    public func handle(_ command: InboundMessage, now: Date) -> OutgoingMessage? {
+        guard let key = command.messageID else { return nil }
+        return state.withLock { state in
+            if let earlier = state.replies[key] {
+                state.duplicates += 1
+                return earlier.map { reply in
+                    var again = reply
+                    again.deliverAt = now.addingTimeInterval(latencySeconds(key))
+                    again.timestamp = now
+                    return again
+                }
+            }
+            let reply = decide(command, key: key, now: now, state: &state)
+            state.replies[key] = .some(reply)
+            return reply
+        }
+    }
+
+    private func decide(_ command: InboundMessage, key: String, now: Date, state: inout State) -> OutgoingMessage? {
+        let prefix = kind == .hotel ? "Hotel" : "Flight"
+        switch command.type {
+        case ReserveHotel.name where kind == .hotel, ReserveFlight.name where kind == .flight:
+            guard let tripId = Self.field("tripId", in: command.body) else { return nil }
+            let attempt = state.attemptsByTrip[tripId, default: 0] + 1
+            state.attemptsByTrip[tripId] = attempt
+            if attempt <= behaviour.ignoreFirstAttempts { return nil }
+            if let refusal = refusal(command) {
+                return reply(
+                    "\(prefix)ReservationFailed",
+                    "\(kind.rawValue).reservation-failed",
+                    ReservationFailed(commandId: key, tripId: tripId, error: refusal),
+                    tripId,
+                    key,
+                    now
+                )
+            }
+            if attempt <= behaviour.failFirstAttempts + behaviour.ignoreFirstAttempts
+                || draw(key) < behaviour.failureRate
+            {
+                let failure = Failure(
+                    type: behaviour.failureType, message: "no \(kind == .hotel ? "room" : "seat") available")
+                return reply(
+                    "\(prefix)ReservationFailed",
+                    "\(kind.rawValue).reservation-failed",
+                    ReservationFailed(commandId: key, tripId: tripId, error: failure),
+                    tripId,
+                    key,
+                    now
+                )
+            }
+            let reservationID = "\(kind == .hotel ? "H" : "F")-\(state.reservations.count + 1)"
+            state.reservations[reservationID] = (tripId, true)
+            state.ledger.append(
+                LedgerEntry(tripId: tripId, reservationId: reservationID, action: .reserved, commandId: key, at: now))
+            let body: any Encodable =
+                kind == .hotel
+                ? HotelReserved(commandId: key, tripId: tripId, reservationId: reservationID)
+                : FlightReserved(commandId: key, tripId: tripId, reservationId: reservationID)
+            return reply("\(prefix)Reserved", "\(kind.rawValue).reserved", body, tripId, key, now)
+        case CancelHotel.name where kind == .hotel, CancelFlight.name where kind == .flight:
+            guard let tripId = Self.field("tripId", in: command.body),
+                let reservationID = Self.field("reservationId", in: command.body)
+            else { return nil }
+            if state.reservations[reservationID]?.active == true {
+                state.reservations[reservationID]?.active = false
+                state.ledger.append(
+                    LedgerEntry(
+                        tripId: tripId, reservationId: reservationID, action: .cancelled, commandId: key, at: now))
+            }
+            let body: any Encodable =
+                kind == .hotel
+                ? HotelCancelled(commandId: key, tripId: tripId, reservationId: reservationID)
+                : FlightCancelled(commandId: key, tripId: tripId, reservationId: reservationID)
+            return reply("\(prefix)Cancelled", "\(kind.rawValue).cancelled", body, tripId, key, now)
+        default:
+            return nil
+        }
+    }
+
+    /// Requests no retry can fix: a city the hotel does not serve, a route the airline does not fly.
+    private func refusal(_ command: InboundMessage) -> Failure? {
+        switch kind {
+        case .hotel where Self.field("city", in: command.body) == "Atlantis":
+            Failure(type: "CityNotServed", message: "no hotel in Atlantis")
+        case .flight where Self.field("to", in: command.body) == "XXX":
+            Failure(type: "RouteNotServed", message: "no flights to XXX")
+        default:
+            nil
+        }
+    }
+
+    private func reply(
+        _ type: String,
+        _ routingKey: String,
+        _ body: any Encodable,
+        _ tripId: String,
+        _ commandID: String,
+        _ now: Date
+    ) -> OutgoingMessage {
+        OutgoingMessage(
+            id: "\(commandID)/reply",
+            exchange: exchange,
+            routingKey: routingKey,
+            type: type,
+            correlationID: tripId,
+            timestamp: now,
+            body: (try? Payload.encoder.encode(body)) ?? Data(),
+            deliverAt: now.addingTimeInterval(latencySeconds(commandID))
+        )
+    }
+
+    private func latencySeconds(_ key: String) -> Double {
+        let base =
+            Double(behaviour.latency.components.seconds) + Double(behaviour.latency.components.attoseconds) / 1e18
+        let jitter =
+            Double(behaviour.jitter.components.seconds) + Double(behaviour.jitter.components.attoseconds) / 1e18
+        return max(0, base + (draw(key + "/latency") * 2 - 1) * jitter)
+    }
+
+    /// A number in 0..<1 fixed by the seed and `key`.
+    private func draw(_ key: String) -> Double {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325 ^ behaviour.seed
+        for byte in key.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
+        var generator = SeededRandomNumberGenerator(seed: hash)
+        return Double(generator.next() >> 11) / Double(1 << 53)
+    }
+
+    static func field(_ name: String, in body: Data) -> String? {
+        (try? JSONSerialization.jsonObject(with: body) as? [String: Any])?[name] as? String
+    }
+}

@@ -1,1 +1,0 @@
-// TripBooking (in progress).

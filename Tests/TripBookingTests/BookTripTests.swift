@@ -1,0 +1,139 @@
+import Chronicle
+import ChronicleTesting
+import Foundation
+import Testing
+import TripBooking
+
+@Suite("BookTrip, in memory and virtual time")
+struct BookTripTests {
+    @Test("a trip with willing services is booked: one room, one seat, trip.booked")
+    func booked() async throws {
+        let world = TripWorld()
+        try world.start(TripBookingApp.sampleTrip("t1"))
+        try await world.env.run()
+
+        let outcomes = world.outcomes()
+        #expect(outcomes.map(\.type) == ["TripBooked"])
+        let booked = try outcomes[0].decode(TripBooked.self)
+        #expect(booked.tripId == "t1")
+        #expect(booked.hotelReservationId == world.hotel.ledger.first?.reservationId)
+        #expect(booked.flightReservationId == world.flight.ledger.first?.reservationId)
+        #expect(world.hotel.ledger.map(\.action) == [.reserved])
+        #expect(world.flight.ledger.map(\.action) == [.reserved])
+        let record = try #require(try await world.env.store.load("t1")).record
+        #expect(record.status == .completed)
+        #expect(world.env.takeDeadLetters().isEmpty)
+    }
+
+    @Test("the hotel fails twice then succeeds; the waits are initialInterval × coefficient^n in virtual time")
+    func hotelRetriesWithBackOff() async throws {
+        var hotel = FakeTravelService.Behaviour()
+        hotel.failFirstAttempts = 2
+        hotel.latency = .milliseconds(20)
+        let world = TripWorld(hotel: hotel)
+        try world.start(TripBookingApp.sampleTrip("t2"))
+        try await world.env.run()
+
+        #expect(world.outcomes().map(\.type) == ["TripBooked"])
+        let history = try await world.history("t2")
+        let hotelCalls = history.scheduledCalls.filter { $0.type == "ReserveHotel" }
+        #expect(hotelCalls.map(\.attempt) == [1, 2, 3])
+        // Each retry is sent when its back-off timer fires: the failure came 20 ms after the attempt, then the
+        // policy waits 100 ms, then 200 ms.
+        let failures = history.compactMap { event -> Date? in
+            if case .callFailed = event.kind { return event.timestamp }
+            return nil
+        }
+        #expect(failures.count == 2)
+        #expect(abs(hotelCalls[1].at.timeIntervalSince(failures[0]) - 0.1) < 0.000_1)
+        #expect(abs(hotelCalls[2].at.timeIntervalSince(failures[1]) - 0.2) < 0.000_1)
+        let backOffTimers = history.compactMap { event -> Double? in
+            if case .timerScheduled(_, let fireAt) = event.kind { return fireAt.timeIntervalSince(event.timestamp) }
+            return nil
+        }
+        #expect(backOffTimers.map { ($0 * 1000).rounded() } == [1000, 100, 200])
+        #expect(world.hotel.ledger.map(\.action) == [.reserved])
+    }
+
+    @Test("the flight fails 3 times: the hotel is cancelled and the trip is compensated")
+    func flightFailsHotelCancelled() async throws {
+        var flight = FakeTravelService.Behaviour()
+        flight.failureRate = 1
+        let world = TripWorld(flight: flight)
+        try world.start(TripBookingApp.sampleTrip("t3"))
+        try await world.env.run()
+
+        let outcomes = world.outcomes()
+        #expect(outcomes.map(\.type) == ["TripFailed"])
+        let failed = try outcomes[0].decode(TripFailed.self)
+        #expect(failed.compensated)
+        #expect(failed.reason.contains("ReserveFlight failed after 3 attempts"))
+        #expect(world.hotel.ledger.map(\.action) == [.reserved, .cancelled])
+        #expect(world.flight.ledger.isEmpty)
+        let calls = try await world.history("t3").scheduledCalls
+        #expect(
+            calls.map(\.type) == ["ReserveHotel", "ReserveFlight", "ReserveFlight", "ReserveFlight", "CancelHotel"])
+    }
+
+    @Test("the hotel never succeeds: the trip fails, nothing to compensate")
+    func hotelNeverSucceeds() async throws {
+        var hotel = FakeTravelService.Behaviour()
+        hotel.failureRate = 1
+        let world = TripWorld(hotel: hotel)
+        try world.start(TripBookingApp.sampleTrip("t4"))
+        try await world.env.run()
+
+        let failed = try #require(world.outcomes().first).decode(TripFailed.self)
+        #expect(!failed.compensated)
+        #expect(failed.reason.contains("ReserveHotel failed after 3 attempts"))
+        #expect(world.hotel.ledger.isEmpty)
+        let calls = try await world.history("t4").scheduledCalls
+        #expect(calls.map(\.type) == ["ReserveHotel", "ReserveHotel", "ReserveHotel"])
+    }
+
+    @Test("a non-retryable error stops retries at once")
+    func nonRetryable() async throws {
+        let world = TripWorld()
+        try world.start(TripBookingApp.sampleTrip("t5", city: "Atlantis"))
+        try await world.env.run()
+
+        let failed = try #require(world.outcomes().first).decode(TripFailed.self)
+        #expect(failed.reason.contains("CityNotServed"))
+        #expect(failed.reason.contains("after 1 attempt"))
+        let calls = try await world.history("t5").scheduledCalls
+        #expect(calls.map(\.type) == ["ReserveHotel"])
+    }
+
+    @Test("a silent service: two attempts time out, the third is answered")
+    func timeouts() async throws {
+        var hotel = FakeTravelService.Behaviour()
+        hotel.ignoreFirstAttempts = 2
+        let world = TripWorld(hotel: hotel)
+        try world.start(TripBookingApp.sampleTrip("t6"))
+        try await world.env.run()
+
+        #expect(world.outcomes().map(\.type) == ["TripBooked"])
+        let history = try await world.history("t6")
+        let timedOut = history.filter { if case .callTimedOut = $0.kind { true } else { false } }
+        #expect(timedOut.count == 2)
+        // A timed-out attempt's timer fired; the successful attempt's timeout timer was cancelled.
+        let timers = try await world.env.store.timers(state: .cancelled, dueBefore: nil, limit: 100)
+        #expect(timers.map(\.timerID).contains("timeout-4-3"))
+    }
+
+    @Test("a second StartTrip for the same trip starts nothing new")
+    func duplicateStart() async throws {
+        let world = TripWorld()
+        let trip = TripBookingApp.sampleTrip("t7")
+        try world.start(trip)
+        try world.env.publish(TripBookingApp.startMessage(trip, messageID: "another-start", at: world.env.clock.now))
+        try await world.env.run()
+
+        #expect(world.outcomes().map(\.type) == ["TripBooked"])
+        #expect(world.hotel.ledger.count == 1)
+        let starts = try await world.history("t7").filter {
+            if case .orchestrationStarted = $0.kind { true } else { false }
+        }
+        #expect(starts.count == 1)
+    }
+}
