@@ -25,10 +25,15 @@ final class DeterministicExecutor: TaskExecutor, Sendable {
         }
     }
 
-    /// Marks the start of the driver's control; jobs enqueued before this (by the driver itself, through
-    /// resumed continuations) are expected.
+    /// Marks the start of the driver's control: from now until ``endDriving()``, jobs enqueued (by the driver
+    /// resuming continuations, or by the jobs it runs) are expected.
     func beginDriving() {
         state.withLock { $0.isDriving = true }
+    }
+
+    /// Marks the end of the driver's control: a job enqueued after this is a stray.
+    func endDriving() {
+        state.withLock { $0.isDriving = false }
     }
 
     /// Runs queued jobs, and those they enqueue, in FIFO order until none is left or `budget` jobs have run.
@@ -53,7 +58,6 @@ final class DeterministicExecutor: TaskExecutor, Sendable {
                 ran += 1
             }
         }
-        state.withLock { $0.isDriving = false }
         return ran
     }
 

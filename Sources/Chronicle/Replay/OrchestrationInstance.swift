@@ -18,7 +18,7 @@ public final class OrchestrationInstance: Sendable {
     public let orchestration: String
 
     /// Most jobs one activation may run before the code is deemed to loop without end.
-    public static let jobBudget = 1_000_000
+    public let jobBudget: Int
 
     private let executor = DeterministicExecutor()
     private let context: OrchestrationContext
@@ -36,8 +36,15 @@ public final class OrchestrationInstance: Sendable {
     ///   - orchestration: the code.
     ///   - id: the instance.
     ///   - history: the instance's stored history, oldest first; empty for an instance not yet started.
-    public init<O: Orchestration>(_ orchestration: O, id: InstanceID, history: [HistoryEvent] = []) {
+    ///   - jobBudget: most jobs one activation may run before the code is deemed to loop without end.
+    public init<O: Orchestration>(
+        _ orchestration: O,
+        id: InstanceID,
+        history: [HistoryEvent] = [],
+        jobBudget: Int = 1_000_000
+    ) {
         self.id = id
+        self.jobBudget = jobBudget
         self.orchestration = O.name
         let executor = self.executor
         self.context = OrchestrationContext(instanceID: id, orchestration: O.name)
@@ -87,6 +94,7 @@ public final class OrchestrationInstance: Sendable {
                 return .ignored("the instance is \(driver.status.rawValue)", status: driver.status)
             }
             executor.beginDriving()
+            defer { executor.endDriving() }
             if !driver.rebuilt {
                 driver.rebuilt = true
                 rebuild(&driver)
@@ -197,8 +205,7 @@ public final class OrchestrationInstance: Sendable {
 
     /// Runs the code until it waits again; false if it did not settle within the budget.
     private func runJobs() -> Bool {
-        executor.beginDriving()
-        return executor.runUntilIdle(budget: Self.jobBudget) < Self.jobBudget
+        return executor.runUntilIdle(budget: jobBudget) < jobBudget
     }
 
     /// Runs the code until it waits, then checks that it waits only on the context; fails the instance if not.
@@ -213,7 +220,7 @@ public final class OrchestrationInstance: Sendable {
         } else if !settled {
             problem = Failure(
                 type: "NotSettling",
-                message: "\(orchestration) instance \(id) ran \(Self.jobBudget) jobs without waiting on the context: "
+                message: "\(orchestration) instance \(id) ran \(jobBudget) jobs without waiting on the context: "
                     + "an endless loop? Every loop in an orchestration must await a context step."
             )
         } else if executor.strayJobSeen {
@@ -257,8 +264,9 @@ public final class OrchestrationInstance: Sendable {
             return Array(state.waiters.values)
         }
         executor.beginDriving()
+        defer { executor.endDriving() }
         for waiter in waiters { waiter.resume(returning: .error(OrchestrationUnloaded())) }
-        _ = executor.runUntilIdle(budget: Self.jobBudget)
+        _ = executor.runUntilIdle(budget: jobBudget)
     }
 
     private func collect(_ driver: inout Driver, ignoredReason: String?) -> Activation {

@@ -1,0 +1,29 @@
+import Chronicle
+import Foundation
+
+struct Ping: Command {
+    typealias Reply = Pong
+    static let name = "Ping"
+    static let routingKey = "ping.send"
+    static let replyType = "Pong"
+    static let failureType: String? = "PingFailed"
+    var n: Int
+}
+
+struct Pong: Codable, Sendable, Equatable { var n: Int }
+
+let t0 = Date(timeIntervalSince1970: 1_000_000)
+
+func started<O: Orchestration>(_ type: O.Type, _ input: O.Input) throws -> HistoryEvent.Kind {
+    .orchestrationStarted(name: O.name, input: try Payload(encoding: input))
+}
+
+func pong(_ n: Int) throws -> Payload { try Payload(encoding: Pong(n: n)) }
+
+/// An orchestration written as a closure, for small tests.
+struct Script<Output: Codable & Sendable>: Orchestration {
+    static var name: String { "Script" }
+    let body: @Sendable (OrchestrationContext) async throws -> Output
+    init(_ body: @escaping @Sendable (OrchestrationContext) async throws -> Output) { self.body = body }
+    func run(_ input: Int, context: OrchestrationContext) async throws -> Output { try await body(context) }
+}

@@ -1,0 +1,97 @@
+import Chronicle
+import ChronicleTesting
+import Foundation
+import Testing
+import TripBooking
+
+@Suite("Bad input is dead-lettered with its reason; the processor goes on")
+struct BadInputTests {
+    static func message(type: String?, id: String? = UUID().uuidString, body: String, correlation: String? = nil)
+        -> OutgoingMessage
+    {
+        OutgoingMessage(
+            id: id ?? "",
+            exchange: "chronicle.commands",
+            routingKey: "trip.start",
+            type: type ?? "",
+            correlationID: correlation,
+            timestamp: Date(),
+            body: Data(body.utf8)
+        )
+    }
+
+    static let cases: [(String, OutgoingMessage, String)] = [
+        ("not JSON", message(type: "StartTrip", body: "{not json"), "not JSON"),
+        ("a missing field", message(type: "StartTrip", body: #"{"tripId":"b1","customerId":"c"}"#), "hotel is missing"),
+        (
+            "a wrong type",
+            message(
+                type: "StartTrip",
+                body:
+                    #"{"tripId":"b2","customerId":"c","hotel":{"city":"X","checkIn":"2027-01-01","nights":"three"},"flight":{"from":"LHR","to":"LIS","date":"2027-01-02"}}"#
+            ), "hotel.nights is not Int"
+        ),
+        (
+            "an invalid date",
+            message(
+                type: "StartTrip",
+                body:
+                    #"{"tripId":"b3","customerId":"c","hotel":{"city":"X","checkIn":"2027-02-30","nights":2},"flight":{"from":"LHR","to":"LIS","date":"2027-01-02"}}"#
+            ), "hotel.checkIn \"2027-02-30\" is not a date"
+        ),
+        ("an unknown type", message(type: "BookSpaceship", body: "{}"), "unknown message type BookSpaceship"),
+        ("no type", message(type: nil, body: "{}"), "has no type"),
+        ("no message id", message(type: "StartTrip", id: nil, body: "{}"), "has no message_id"),
+        (
+            "a reply to nothing",
+            message(type: "HotelReserved", body: #"{"commandId":"ghost/4/1","tripId":"ghost","reservationId":"H-9"}"#),
+            "no instance ghost exists"
+        ),
+        (
+            "a reply with a forged command id",
+            message(type: "HotelReserved", body: #"{"commandId":"nonsense","tripId":"x","reservationId":"H-9"}"#),
+            "is not a command id"
+        ),
+        (
+            "an oversized body",
+            message(type: "StartTrip", body: "{\"pad\":\"" + String(repeating: "x", count: 1 << 20) + "\"}"),
+            "over the limit"
+        ),
+    ]
+
+    @Test("each bad message is dead-lettered with a reason that says what is wrong", arguments: 0..<cases.count)
+    func deadLettered(index: Int) async throws {
+        let (_, bad, reason) = Self.cases[index]
+        let world = TripWorld()
+        world.env.broker.bind(queue: "test.bad", exchange: "chronicle.commands", pattern: "#")
+        // Bypass routing rules: put it straight on the processor's queue, as any client could.
+        var direct = bad
+        direct.exchange = ""
+        direct.routingKey = world.env.configuration.queue
+        try world.env.publish(direct)
+        try world.start(TripBookingApp.sampleTrip("good"))
+        try await world.env.run()
+
+        let dead = world.env.takeDeadLetters()
+        #expect(dead.count == 1)
+        #expect(dead.first?.reason.contains(reason) == true, "reason: \(dead.first?.reason ?? "none")")
+        // The valid trip alongside it completes.
+        #expect(world.outcomes().compactMap(\.type).contains("TripBooked"))
+    }
+
+    @Test("an invalid StartTrip that names its trip gets a trip.failed saying why, and no saga")
+    func invalidStartAnnounced() async throws {
+        let world = TripWorld()
+        var trip = TripBookingApp.sampleTrip("bad-nights")
+        trip.hotel.nights = 0
+        try world.start(trip)
+        try await world.env.run()
+
+        let failed = try #require(world.outcomes().first).decode(TripFailed.self)
+        #expect(failed.tripId == "bad-nights")
+        #expect(failed.reason.contains("hotel.nights 0 is not within 1...365"))
+        #expect(try await world.env.store.load("bad-nights") == nil)
+        #expect(world.env.takeDeadLetters().count == 1)
+        #expect(world.hotel.ledger.isEmpty)
+    }
+}
