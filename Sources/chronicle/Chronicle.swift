@@ -2,5 +2,13 @@ import ArgumentParser
 
 @main
 struct ChronicleCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "chronicle", abstract: "Durable sagas over RabbitMQ.")
+    static let configuration = CommandConfiguration(
+        commandName: "chronicle",
+        abstract: "Durable sagas as plain Swift async functions, over RabbitMQ and SQLite.",
+        discussion: """
+            The worked example books trips: reserve a hotel, reserve a flight, retry each with back-off, and \
+            cancel the hotel if the flight cannot be had. See README.md.
+            """,
+        subcommands: [Demo.self, Bench.self]
+    )
 }
