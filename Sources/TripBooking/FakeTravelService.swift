@@ -80,57 +80,82 @@ public final class FakeTravelService: Sendable {
     /// How many commands were duplicates of one already handled.
     public var duplicateCount: Int { state.withLock { $0.duplicates } }
 
+    /// What the service does with a command.
+    public enum Response: Sendable {
+        /// Publish this reply (its `deliverAt` carries the service's latency).
+        case reply(OutgoingMessage)
+        /// Say nothing: the attempt will time out (the `ignoreFirstAttempts` knob).
+        case silent
+        /// Not a command this service can take; dead-letter it with the reason.
+        case rejected(String)
+    }
+
     /// Handles one command; returns the reply to publish (with `deliverAt` for its latency), or `nil` if the
-    /// service stays silent or the message is not a command it knows.
+    /// service stays silent or cannot take the message.
     public func handle(_ command: InboundMessage, now: Date) -> OutgoingMessage? {
-        guard let key = command.messageID else { return nil }
+        if case .reply(let reply) = respond(to: command, now: now) { return reply }
+        return nil
+    }
+
+    /// Handles one command: a reply, silence, or why the message cannot be taken.
+    public func respond(to command: InboundMessage, now: Date) -> Response {
+        guard let key = command.messageID, !key.isEmpty else {
+            return .rejected("the command has no message_id, which is its idempotency key")
+        }
         return state.withLock { state in
             if let earlier = state.replies[key] {
                 state.duplicates += 1
-                return earlier.map { reply in
-                    var again = reply
-                    again.deliverAt = now.addingTimeInterval(latencySeconds(key))
-                    again.timestamp = now
-                    return again
-                }
+                guard let reply = earlier else { return .silent }
+                var again = reply
+                again.deliverAt = now.addingTimeInterval(latencySeconds(key))
+                again.timestamp = now
+                return .reply(again)
             }
-            let reply = decide(command, key: key, now: now, state: &state)
-            state.replies[key] = .some(reply)
-            return reply
+            let response = decide(command, key: key, now: now, state: &state)
+            switch response {
+            case .reply(let reply): state.replies[key] = .some(reply)
+            case .silent: state.replies[key] = .some(nil)
+            case .rejected: break
+            }
+            return response
         }
     }
 
-    private func decide(_ command: InboundMessage, key: String, now: Date, state: inout State) -> OutgoingMessage? {
+    private func decide(_ command: InboundMessage, key: String, now: Date, state: inout State) -> Response {
         let prefix = kind == .hotel ? "Hotel" : "Flight"
         switch command.type {
         case ReserveHotel.name where kind == .hotel, ReserveFlight.name where kind == .flight:
-            guard let tripId = Self.field("tripId", in: command.body) else { return nil }
+            guard let tripId = Self.field("tripId", in: command.body) else {
+                return .rejected("the \(command.type ?? "") body has no tripId")
+            }
             let attempt = state.attemptsByTrip[tripId, default: 0] + 1
             state.attemptsByTrip[tripId] = attempt
-            if attempt <= behaviour.ignoreFirstAttempts { return nil }
+            if attempt <= behaviour.ignoreFirstAttempts { return .silent }
             if let refusal = refusal(command) {
-                return reply(
-                    "\(prefix)ReservationFailed",
-                    "\(kind.rawValue).reservation-failed",
-                    ReservationFailed(commandId: key, tripId: tripId, error: refusal),
-                    tripId,
-                    key,
-                    now
-                )
+                return .reply(
+                    reply(
+                        "\(prefix)ReservationFailed",
+                        "\(kind.rawValue).reservation-failed",
+                        ReservationFailed(commandId: key, tripId: tripId, error: refusal),
+                        tripId,
+                        key,
+                        now
+                    ))
             }
             if attempt <= behaviour.failFirstAttempts + behaviour.ignoreFirstAttempts
                 || draw(key) < behaviour.failureRate
             {
                 let failure = Failure(
                     type: behaviour.failureType, message: "no \(kind == .hotel ? "room" : "seat") available")
-                return reply(
-                    "\(prefix)ReservationFailed",
-                    "\(kind.rawValue).reservation-failed",
-                    ReservationFailed(commandId: key, tripId: tripId, error: failure),
-                    tripId,
-                    key,
-                    now
-                )
+                return .reply(
+                    reply(
+                        "\(prefix)ReservationFailed",
+                        "\(kind.rawValue).reservation-failed",
+                        ReservationFailed(commandId: key, tripId: tripId, error: failure),
+                        tripId,
+                        key,
+                        now
+                    ))
             }
             let reservationID = "\(kind == .hotel ? "H" : "F")-\(state.reservations.count + 1)"
             state.reservations[reservationID] = (tripId, true)
@@ -140,11 +165,11 @@ public final class FakeTravelService: Sendable {
                 kind == .hotel
                 ? HotelReserved(commandId: key, tripId: tripId, reservationId: reservationID)
                 : FlightReserved(commandId: key, tripId: tripId, reservationId: reservationID)
-            return reply("\(prefix)Reserved", "\(kind.rawValue).reserved", body, tripId, key, now)
+            return .reply(reply("\(prefix)Reserved", "\(kind.rawValue).reserved", body, tripId, key, now))
         case CancelHotel.name where kind == .hotel, CancelFlight.name where kind == .flight:
             guard let tripId = Self.field("tripId", in: command.body),
                 let reservationID = Self.field("reservationId", in: command.body)
-            else { return nil }
+            else { return .rejected("the \(command.type ?? "") body has no tripId or reservationId") }
             if state.reservations[reservationID]?.active == true {
                 state.reservations[reservationID]?.active = false
                 state.ledger.append(
@@ -155,9 +180,9 @@ public final class FakeTravelService: Sendable {
                 kind == .hotel
                 ? HotelCancelled(commandId: key, tripId: tripId, reservationId: reservationID)
                 : FlightCancelled(commandId: key, tripId: tripId, reservationId: reservationID)
-            return reply("\(prefix)Cancelled", "\(kind.rawValue).cancelled", body, tripId, key, now)
+            return .reply(reply("\(prefix)Cancelled", "\(kind.rawValue).cancelled", body, tripId, key, now))
         default:
-            return nil
+            return .rejected("the \(kind.rawValue) service takes no \(command.type ?? "untyped") message")
         }
     }
 

@@ -9,7 +9,8 @@ struct ReadmeTests {
     @Test("README's BookTrip is the code that runs")
     func bookTripExampleIsTheCode() throws {
         let readme = try String(contentsOf: Self.root.appending(path: "README.md"), encoding: .utf8)
-        let source = try String(contentsOf: Self.root.appending(path: "Sources/TripBooking/BookTrip.swift"), encoding: .utf8)
+        let source = try String(
+            contentsOf: Self.root.appending(path: "Sources/TripBooking/BookTrip.swift"), encoding: .utf8)
         let block = try #require(
             readme.components(separatedBy: "```swift\n").dropFirst().first { $0.hasPrefix("public struct BookTrip") }
         )
