@@ -68,7 +68,7 @@ let package = Package(
         // The example domain: trip messages, BookTrip, fake hotel and flight services.
         .target(
             name: "TripBooking",
-            dependencies: ["Chronicle"],
+            dependencies: ["Chronicle", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strictSettings
         ),
         .executableTarget(

@@ -58,14 +58,43 @@ public final class FakeTravelService: Sendable {
         var reservations: [String: (tripId: String, active: Bool)] = [:]
         var ledger: [LedgerEntry] = []
         var duplicates = 0
+        /// Decisions not yet written to the journal.
+        var unjournaled: [JournalEntry] = []
+
+        mutating func apply(_ entry: JournalEntry) {
+            replies[entry.commandId] = .some(entry.reply)
+            if entry.isReservation { attemptsByTrip[entry.tripId, default: 0] += 1 }
+            for effect in entry.effects {
+                reservations[effect.reservationId] = (effect.tripId, effect.action == .reserved)
+                ledger.append(effect)
+            }
+        }
     }
 
     private let state = Mutex(State())
 
-    public init(_ kind: Kind, behaviour: Behaviour = Behaviour(), eventsExchange: String = "chronicle.events") {
+    /// - Parameters:
+    ///   - journal: where the service's decisions were kept by an earlier run: they are loaded, so that a
+    ///     restarted service answers duplicates as before and its ledger goes on. ``serve(over:journal:prefetch:)``
+    ///     writes new ones there.
+    public init(
+        _ kind: Kind,
+        behaviour: Behaviour = Behaviour(),
+        eventsExchange: String = "chronicle.events",
+        journal: [JournalEntry] = []
+    ) {
         self.kind = kind
         self.behaviour = behaviour
         self.exchange = eventsExchange
+        state.withLock { state in for entry in journal { state.apply(entry) } }
+    }
+
+    /// Takes the decisions made since the last call, for the journal.
+    public func takeUnjournaled() -> [JournalEntry] {
+        state.withLock { state in
+            defer { state.unjournaled.removeAll() }
+            return state.unjournaled
+        }
     }
 
     /// The routing keys of the commands this service takes: `hotel.reserve`, `hotel.cancel`, …
@@ -111,12 +140,24 @@ public final class FakeTravelService: Sendable {
                 again.timestamp = now
                 return .reply(again)
             }
+            let ledgerBefore = state.ledger.count
             let response = decide(command, key: key, now: now, state: &state)
+            let reply: OutgoingMessage?
             switch response {
-            case .reply(let reply): state.replies[key] = .some(reply)
-            case .silent: state.replies[key] = .some(nil)
-            case .rejected: break
+            case .reply(let message): reply = message
+            case .silent: reply = nil
+            case .rejected: return response
             }
+            state.replies[key] = .some(reply)
+            state.unjournaled.append(
+                JournalEntry(
+                    commandId: key,
+                    tripId: Self.field("tripId", in: command.body) ?? "",
+                    commandType: command.type ?? "",
+                    reply: reply,
+                    effects: Array(state.ledger[ledgerBefore...])
+                )
+            )
             return response
         }
     }
@@ -157,7 +198,7 @@ public final class FakeTravelService: Sendable {
                         now
                     ))
             }
-            let reservationID = "\(kind == .hotel ? "H" : "F")-\(state.reservations.count + 1)"
+            let reservationID = self.reservationID(for: key)
             state.reservations[reservationID] = (tripId, true)
             state.ledger.append(
                 LedgerEntry(tripId: tripId, reservationId: reservationID, action: .reserved, commandId: key, at: now))
@@ -184,6 +225,14 @@ public final class FakeTravelService: Sendable {
         default:
             return .rejected("the \(kind.rawValue) service takes no \(command.type ?? "untyped") message")
         }
+    }
+
+    /// A reservation id derived from the command id, so that it is unique without a counter to keep.
+    private func reservationID(for commandID: String) -> String {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in commandID.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
+        let digits = String(hash, radix: 36, uppercase: true)
+        return "\(kind == .hotel ? "H" : "F")-\(String(repeating: "0", count: max(0, 13 - digits.count)))\(digits)"
     }
 
     /// Requests no retry can fix: a city the hotel does not serve, a route the airline does not fly.
@@ -237,4 +286,16 @@ public final class FakeTravelService: Sendable {
     static func field(_ name: String, in body: Data) -> String? {
         (try? JSONSerialization.jsonObject(with: body) as? [String: Any])?[name] as? String
     }
+}
+
+/// One command a service handled: its reply (`nil` if it stayed silent) and the effects it made. The service
+/// rebuilds its state from these after a restart.
+public struct JournalEntry: Codable, Hashable, Sendable {
+    public var commandId: String
+    public var tripId: String
+    public var commandType: String
+    public var reply: OutgoingMessage?
+    public var effects: [FakeTravelService.LedgerEntry]
+
+    var isReservation: Bool { commandType == ReserveHotel.name || commandType == ReserveFlight.name }
 }

@@ -137,3 +137,44 @@ struct BookTripTests {
         #expect(starts.count == 1)
     }
 }
+
+@Suite("Fake services")
+struct FakeServiceTests {
+    @Test("a restarted service answers a duplicate command with the same reply and no second effect")
+    func journalSurvivesRestart() async throws {
+        let path = FileManager.default.temporaryDirectory.appending(path: "journal-\(UUID()).sqlite").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let command = InboundMessage(
+            messageID: "trip-j/4/1",
+            type: ReserveHotel.name,
+            correlationID: "trip-j",
+            body: try Payload.encoder.encode(ReserveHotel(TripBookingApp.sampleTrip("trip-j"), UUID())),
+            exchange: "chronicle.commands",
+            routingKey: ReserveHotel.routingKey
+        )
+        let journal = try ServiceJournalFile(path: path)
+        let first = FakeTravelService(.hotel, journal: try journal.load())
+        let reply = try #require(first.handle(command, now: Date()))
+        try await journal.append(first.takeUnjournaled())
+
+        let restarted = FakeTravelService(.hotel, journal: try ServiceJournalFile(path: path).load())
+        let again = try #require(restarted.handle(command, now: Date()))
+        #expect(again.body == reply.body)
+        #expect(restarted.ledger == first.ledger)
+        #expect(restarted.ledger.count == 1)
+        #expect(restarted.duplicateCount == 1)
+    }
+
+    @Test("a command the service does not take is rejected with a reason")
+    func rejects() {
+        let service = FakeTravelService(.flight)
+        let message = InboundMessage(
+            messageID: "x", type: "ReserveHotel", correlationID: nil, body: Data("{}".utf8), exchange: "",
+            routingKey: "")
+        guard case .rejected(let reason) = service.respond(to: message, now: Date()) else {
+            Issue.record("not rejected")
+            return
+        }
+        #expect(reason.contains("takes no ReserveHotel"))
+    }
+}

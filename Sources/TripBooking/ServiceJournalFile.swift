@@ -1,0 +1,69 @@
+import Foundation
+import GRDB
+
+/// A fake service's journal in its own SQLite file: every command it handled, with its reply and its effects.
+/// It is the service's memory across restarts (duplicates get the same reply) and the ledger that
+/// `chronicle verify` audits.
+public final class ServiceJournalFile: Sendable {
+    public let path: String
+    private let database: DatabaseQueue
+
+    /// Opens (or creates) the journal at `path`.
+    ///
+    /// - Throws: an error naming the file if it cannot be opened or is not a journal.
+    public init(path: String) throws {
+        self.path = path
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        do {
+            database = try DatabaseQueue(path: path, configuration: configuration)
+            try database.write { db in
+                try db.execute(
+                    sql: """
+                        CREATE TABLE IF NOT EXISTS journal (
+                            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                            command_id TEXT NOT NULL UNIQUE,
+                            trip_id TEXT NOT NULL,
+                            command_type TEXT NOT NULL,
+                            entry TEXT NOT NULL
+                        )
+                        """
+                )
+            }
+        } catch {
+            throw JournalError(message: "cannot open the service journal \(path): \(error)")
+        }
+    }
+
+    /// Every entry, in the order they were written.
+    public func load() throws -> [JournalEntry] {
+        let decoder = JSONDecoder()
+        return try database.read { db in
+            try String.fetchAll(db, sql: "SELECT entry FROM journal ORDER BY seq").map {
+                try decoder.decode(JournalEntry.self, from: Data($0.utf8))
+            }
+        }
+    }
+
+    /// Appends entries in one transaction; an entry whose command is already there is kept as it was.
+    public func append(_ entries: [JournalEntry]) async throws {
+        guard !entries.isEmpty else { return }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let rows = try entries.map { ($0, String(decoding: try encoder.encode($0), as: UTF8.self)) }
+        try await database.write { db in
+            for (entry, json) in rows {
+                try db.execute(
+                    sql: "INSERT OR IGNORE INTO journal (command_id, trip_id, command_type, entry) VALUES (?, ?, ?, ?)",
+                    arguments: [entry.commandId, entry.tripId, entry.commandType, json]
+                )
+            }
+        }
+    }
+}
+
+/// A journal file that cannot be used.
+public struct JournalError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public var description: String { message }
+}
