@@ -45,6 +45,14 @@ public final class FakeTravelService: Sendable {
         public var action: Action
         public var commandId: String
         public var at: Date
+
+        public init(tripId: String, reservationId: String, action: Action, commandId: String, at: Date) {
+            self.tripId = tripId
+            self.reservationId = reservationId
+            self.action = action
+            self.commandId = commandId
+            self.at = at
+        }
     }
 
     public let kind: Kind

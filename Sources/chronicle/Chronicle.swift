@@ -9,6 +9,8 @@ struct ChronicleCommand: AsyncParsableCommand {
             The worked example books trips: reserve a hotel, reserve a flight, retry each with back-off, and \
             cancel the hotel if the flight cannot be had. See README.md.
             """,
-        subcommands: [Demo.self, Bench.self]
+        subcommands: [
+            Demo.self, HistoryCommand.self, ListCommand.self, TimersCommand.self, VerifyCommand.self, Bench.self,
+        ]
     )
 }

@@ -97,59 +97,38 @@ struct DemoWorld {
     }
 
     func report(trips: Int, narrator: Narrator) async throws {
-        var outcomes: [String: (String, String)] = [:]
-        for message in env.broker.take(from: "demo.outcomes") {
-            guard let trip = message.correlationID else { continue }
-            if message.type == TripBooked.messageType {
-                outcomes[trip] = ("booked", "")
-            } else if let failed = try? Payload.decoder.decode(TripFailed.self, from: message.body) {
-                outcomes[trip] = (failed.compensated ? "compensated" : "failed", failed.reason)
+        var reasons: [String: String] = [:]
+        for message in env.broker.take(from: "demo.outcomes") where message.type == TripFailed.messageType {
+            if let failed = try? Payload.decoder.decode(TripFailed.self, from: message.body) {
+                reasons[failed.tripId] = failed.reason
             }
         }
-        print("\nTrip      Outcome      Hotel  Flight  Reason")
-        var problems: [String] = []
-        var counts: [String: Int] = [:]
-        for index in 1...trips {
-            let trip = String(format: "trip-%03d", index)
-            let (outcome, reason) = outcomes[trip] ?? ("(none)", "")
-            counts[outcome, default: 0] += 1
-            let hotels = Self.held(hotel.ledger, trip)
-            let flights = Self.held(flight.ledger, trip)
-            let expected = outcome == "booked" ? 1 : 0
-            if hotels != expected || flights != expected {
-                problems.append("\(trip): \(outcome) but holds \(hotels) room(s) and \(flights) seat(s)")
-            }
-            if outcomes[trip] == nil { problems.append("\(trip): no outcome was announced") }
+        print("\n" + column("TRIP", 10) + column("OUTCOME", 13) + column("HOTEL", 7) + column("FLIGHT", 8) + "REASON")
+        for record in try await env.store.instances(status: nil, limit: .max).sorted(by: { $0.id < $1.id }) {
+            let events = try await env.store.load(record.id)?.events ?? []
+            let trip = record.id.rawValue
             print(
-                trip.padding(toLength: 10, withPad: " ", startingAt: 0)
-                    + outcome.padding(toLength: 13, withPad: " ", startingAt: 0)
-                    + "\(hotels)".padding(toLength: 7, withPad: " ", startingAt: 0)
-                    + "\(flights)".padding(toLength: 8, withPad: " ", startingAt: 0)
-                    + reason
+                column(trip, 10) + column(TripAudit.outcome(of: events).rawValue, 13)
+                    + column("\(Self.held(hotel.ledger, trip))", 7) + column("\(Self.held(flight.ledger, trip))", 8)
+                    + (reasons[trip] ?? "")
             )
         }
-        for (kind, entries) in [("hotel", hotel.ledger), ("flight", flight.ledger)] {
-            let reserved = entries.filter { $0.action == .reserved }
-            if Set(reserved.map(\.commandId)).count != reserved.count {
-                problems.append("the \(kind) service made a reservation twice for one command")
-            }
-        }
-        let summary = counts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+        let audit = try await TripAudit.audit(store: env.store, hotel: hotel.ledger, flight: flight.ledger)
         let lastOutcome =
             env.broker.log.filter {
-                $0.message.routingKey.hasPrefix("trip.") && $0.message.exchange == "chronicle.events"
+                $0.message.exchange == "chronicle.events" && $0.message.routingKey.hasPrefix("trip.")
             }
             .map(\.at).max() ?? narrator.start
         print(
-            "\n\(summary); the last trip ended at \(String(format: "%.3f", lastOutcome.timeIntervalSince(narrator.start))) s of virtual time"
+            "\nthe last trip ended at \(String(format: "%.3f", lastOutcome.timeIntervalSince(narrator.start))) s of virtual time"
         )
         if narrator.crashes > 0 { print("processor crashes survived: \(narrator.crashes)") }
         print("duplicate commands dropped by the services: \(hotel.duplicateCount + flight.duplicateCount)")
-        if problems.isEmpty {
-            print("verify: OK — every booked trip holds one room and one seat; every other trip holds none")
-        } else {
-            print("verify: \(problems.count) problem(s)")
-            for problem in problems { print("  - \(problem)") }
+        print(audit.summary)
+        for problem in audit.problems { print("  - \(problem)") }
+        let started = try await env.store.instances(status: nil, limit: .max).count
+        if started != trips { print("  - \(trips - started) trip(s) never started") }
+        if !audit.problems.isEmpty || started != trips || audit.counts[.running, default: 0] > 0 {
             throw ExitCode.failure
         }
     }
