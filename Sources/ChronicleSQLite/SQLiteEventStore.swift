@@ -1,6 +1,6 @@
 import Chronicle
 import Foundation
-import GRDB
+internal import GRDB
 import Logging
 
 /// The ``EventStore`` on an SQLite file: histories, instance index, outbox, inbox and timers.
@@ -60,7 +60,7 @@ public final class SQLiteEventStore: EventStore {
                     let pageSize = try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
                     try db.execute(sql: "PRAGMA max_page_count = \(max(1, maximumSize / pageSize))")
                 }
-                try StoreSchema.verify(db, path: path)
+                try StoreSchema.claim(db, path: path)
                 return try StoreSchema.migrator.appliedIdentifiers(db)
             }
             try StoreSchema.migrator.migrate(pool)

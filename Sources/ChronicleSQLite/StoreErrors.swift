@@ -1,5 +1,5 @@
 import Chronicle
-import GRDB
+internal import GRDB
 
 extension EventStoreError {
     /// The ``EventStoreError`` for a failure while the store at `path` was `doing` something.

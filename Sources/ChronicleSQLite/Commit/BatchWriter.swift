@@ -1,5 +1,5 @@
 import Chronicle
-import GRDB
+internal import GRDB
 
 /// Writes one ``EncodedBatch`` inside the caller's write transaction.
 ///

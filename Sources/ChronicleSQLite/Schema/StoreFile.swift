@@ -6,7 +6,7 @@ import Foundation
 /// Opening a pool writes to the file (GRDB switches it to WAL and touches the log), so everything that makes a
 /// store refuse a file is decided here, by reading only: a file that is not SQLite, a truncated file, a file of
 /// a newer Chronicle or of another application, a read-only file. A refused file is left byte for byte as it
-/// was. The checks after opening (``StoreSchema/verify(_:path:)``) cover what the header cannot tell.
+/// was. The checks after opening (``StoreSchema/claim(_:path:)``) cover what the header cannot tell.
 struct StoreFile {
     /// The store's path as configured, for messages.
     let path: String

@@ -1,5 +1,5 @@
 import Chronicle
-import GRDB
+internal import GRDB
 
 /// The store's tables and their versioned migrations.
 ///
@@ -31,8 +31,9 @@ enum StoreSchema {
                 updated_at REAL NOT NULL,
                 next_wake_up REAL
             ) WITHOUT ROWID;
-            CREATE INDEX instances_by_update ON instances (updated_at);
-            CREATE INDEX instances_by_status ON instances (status, updated_at);
+            -- No index on status or updated_at: every commit changes updated_at, so each append would move an
+            -- index entry too, one more page to write per commit. Listing and purging scan this table instead:
+            -- one short row per instance.
 
             CREATE TABLE events (
                 instance TEXT NOT NULL,
@@ -89,20 +90,32 @@ enum StoreSchema {
     }
 
     /// Refuses, before any migration runs, an open file that is another application's database or a newer
-    /// Chronicle's store. It repeats the header checks of ``StoreFile`` from inside SQLite, which sees the pages
-    /// still in the write-ahead log.
-    static func verify(_ db: Database, path: String) throws {
+    /// Chronicle's store, and marks a new file as a Chronicle store.
+    ///
+    /// It repeats the header checks of ``StoreFile`` from inside SQLite, which sees the pages still in the
+    /// write-ahead log. The application id is written before the first migration, in a transaction of its own,
+    /// so that a process killed while it creates the store (GRDB's `grdb_migrations` table comes first) leaves a
+    /// file that the next one recognises as its own.
+    static func claim(_ db: Database, path: String) throws {
         let fileApplicationID = try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0
-        let tables = try String.fetchAll(
-            db,
-            sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-        )
-        if fileApplicationID != applicationID && (fileApplicationID != 0 || !tables.isEmpty) {
-            throw StoreFile.notAStore(path, applicationID: fileApplicationID)
+        if fileApplicationID != applicationID {
+            let tables = try String.fetchAll(
+                db,
+                sql: """
+                    SELECT name FROM sqlite_master
+                    WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name != 'grdb_migrations'
+                    """
+            )
+            guard fileApplicationID == 0, tables.isEmpty else {
+                throw StoreFile.notAStore(path, applicationID: fileApplicationID)
+            }
         }
         let userVersion = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
         if try userVersion > version || migrator.hasBeenSuperseded(db) {
             throw StoreFile.newerSchema(path, version: max(userVersion, version + 1), known: version)
+        }
+        if fileApplicationID != applicationID {
+            try db.execute(sql: "PRAGMA application_id = \(applicationID)")
         }
     }
 }
