@@ -42,11 +42,17 @@ struct BenchStore: AsyncParsableCommand {
     @Option(help: "Instances per batched commit.")
     var batchSize = 100
 
+    @Option(help: "How many times to measure each figure; the median is printed.")
+    var repetitions = 3
+
     @Option(help: "The synchronous modes to measure: \(Modes.allCases.map(\.rawValue).joined(separator: ", ")).")
     var synchronous = Modes.both
 
     func validate() throws {
-        for (name, value) in [("--commits", commits), ("--batches", batches), ("--batch-size", batchSize)]
+        let counts = [
+            ("--commits", commits), ("--batches", batches), ("--batch-size", batchSize), ("--repetitions", repetitions),
+        ]
+        for (name, value) in counts
         where value < 1 {
             throw ValidationError("\(name) must be at least 1 (got \(value)).")
         }
@@ -70,7 +76,8 @@ struct BenchStore: AsyncParsableCommand {
                 oneEventCommits: commits,
                 batchedCommits: batches,
                 instancesPerBatch: batchSize,
-                modes: synchronous.synchronous
+                modes: synchronous.synchronous,
+                repetitions: repetitions
             ),
             logger: Logger(label: "chronicle.bench")
         )

@@ -36,8 +36,9 @@ extension StoreBenchmark {
             var lines = [
                 "Chronicle store benchmark: SQLite \(sqliteVersion), WAL, files in \(directory)",
                 """
-                appends per second; one-event commits: \(options.oneEventCommits) commits of 1 event; batched \
-                commits: \(options.batchedCommits) commits of \(options.instancesPerBatch) instances, 1 event each
+                appends per second, median of \(options.repetitions); one-event commits: \(options.oneEventCommits) \
+                commits of 1 event; batched commits: \(options.batchedCommits) commits of \(options.instancesPerBatch) \
+                instances, 1 event each
                 """,
                 "",
                 row(
@@ -69,8 +70,10 @@ extension StoreBenchmark {
             lines.append("")
             lines.append(
                 """
-                raw C API: one prepared INSERT of an event row; GRDB, same SQL: that INSERT through a DatabasePool \
-                write; SQLiteEventStore: commit(_:) with JSON encoding, the version check and the instance row.
+                raw C API: one prepared INSERT of an event row, on a thread of its own. GRDB: that INSERT through a \
+                synchronous DatabasePool write, on such a thread (GRDB's own cost). GRDB async: through the async \
+                write the store uses (adds the hop from a task to GRDB's writer queue and back). SQLiteEventStore: \
+                commit(_:), with JSON encoding, the version check and the instance row.
                 """
             )
             return lines.joined(separator: "\n")
@@ -79,7 +82,7 @@ extension StoreBenchmark {
         private func row(_ mode: String, _ workload: String, _ cells: [String]) -> String {
             mode.padding(toLength: 8, withPad: " ", startingAt: 0)
                 + workload.padding(toLength: 19, withPad: " ", startingAt: 0)
-                + cells.map { String(repeating: " ", count: max(0, 18 - $0.count)) + $0 }.joined()
+                + cells.map { String(repeating: " ", count: max(1, 14 - $0.count)) + $0 }.joined()
         }
 
         private func percent(_ fraction: Double?) -> String {

@@ -10,14 +10,14 @@ struct BatchWriter {
     let path: String
 
     func write(_ batch: EncodedBatch) throws {
+        let insertEvent = try db.cachedStatement(
+            sql: """
+                INSERT INTO events (instance, sequence, type, format, payload, recorded_at)
+                VALUES (?, ?, ?, ?, ?, ?)
+                """
+        )
         for append in batch.appends {
             try writeInstance(append)
-            let insertEvent = try db.cachedStatement(
-                sql: """
-                    INSERT INTO events (instance, sequence, type, format, payload, recorded_at)
-                    VALUES (?, ?, ?, ?, ?, ?)
-                    """
-            )
             for event in append.events {
                 try insertEvent.execute(arguments: [
                     append.instance, event.sequence, event.type, HistoryEvent.formatVersion, event.payload,
