@@ -44,6 +44,8 @@ let package = Package(
             dependencies: [
                 "Chronicle",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // The raw C API, for the benchmark's ceiling (`chronicle bench store`).
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
@@ -97,7 +99,15 @@ let package = Package(
         ),
         .testTarget(
             name: "ChronicleSQLiteTests",
-            dependencies: ["Chronicle", "ChronicleSQLite"],
+            dependencies: ["Chronicle", "ChronicleSQLite", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSettings
+        ),
+        // Commits batches until killed: the child process of ChronicleSQLiteTests' crash-safety test, which
+        // finds it beside the test binary (`swift test` builds it).
+        .executableTarget(
+            name: "chronicle-store-stress",
+            dependencies: ["Chronicle", "ChronicleSQLite", .product(name: "Logging", package: "swift-log")],
+            path: "Sources/ChronicleSQLiteStress",
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -1,1 +1,0 @@
-// ChronicleSQLite: the SQLite EventStore (in progress).
