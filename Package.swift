@@ -94,7 +94,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TripBookingTests",
-            dependencies: ["Chronicle", "ChronicleTesting", "TripBooking"],
+            dependencies: ["Chronicle", "ChronicleTesting", "ChronicleSQLite", "TripBooking"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -42,7 +42,7 @@ public final class TestEnvironment: Sendable {
     public typealias Service = @Sendable (_ command: InboundMessage, _ now: Date) -> [OutgoingMessage]
 
     public let clock: VirtualClock
-    public let store: InMemoryEventStore
+    public let store: any EventStore
     public let broker: InMemoryBroker
     public let configuration: ProcessorConfiguration
     public let processor: Processor
@@ -57,17 +57,19 @@ public final class TestEnvironment: Sendable {
     ///   - configuration: the processor's; its queue is bound to the start messages and reply types given to
     ///     ``bindProcessor(exchange:routingKeys:)``.
     ///   - clock: virtual time.
+    ///   - store: where history goes; in memory unless given (a `SQLiteEventStore`, say).
     ///   - observer: told of every step, in order (the demo prints them).
     public init(
         registry: OrchestrationRegistry,
         configuration: ProcessorConfiguration = ProcessorConfiguration(),
         clock: VirtualClock = VirtualClock(),
+        store: any EventStore = InMemoryEventStore(),
         logger: Logger = Logger(label: "chronicle.test", factory: { _ in SwiftLogNoOpLogHandler() }),
         observer: @escaping @Sendable (Step) -> Void = { _ in }
     ) {
         self.clock = clock
         self.configuration = configuration
-        self.store = InMemoryEventStore()
+        self.store = store
         self.broker = InMemoryBroker()
         self.transport = CrashingTransport(InMemoryTransport(broker: broker, clock: clock.reading))
         self.observer = observer

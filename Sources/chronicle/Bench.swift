@@ -3,6 +3,6 @@ import ArgumentParser
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks that print figures beside their ceilings, measured in the same run.",
-        subcommands: []
+        subcommands: [BenchStore.self]
     )
 }

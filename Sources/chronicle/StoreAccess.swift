@@ -1,8 +1,18 @@
 import ArgumentParser
 import Chronicle
+import ChronicleSQLite
 import Foundation
+import Logging
 
-/// Opens the store for a read command; placeholder until the SQLite store lands.
+/// Opens the store for a command that reads it; a missing file is an error with advice, not a new file.
 func withStore<T>(_ options: StoreOptions, _ body: (any EventStore) async throws -> T) async throws -> T {
-    throw ValidationError("the SQLite store is not built yet")
+    let path = options.path
+    guard FileManager.default.fileExists(atPath: path) else {
+        throw ValidationError(
+            "no event store at \(path). Pass --store PATH or set CHRONICLE_STORE to the file `chronicle run` uses."
+        )
+    }
+    let store = try SQLiteEventStore(path: path, logger: Logger(label: "chronicle.store"))
+    defer { try? store.close() }
+    return try await body(store)
 }

@@ -13,9 +13,10 @@ struct TripWorld {
         hotel hotelBehaviour: FakeTravelService.Behaviour = .init(),
         flight flightBehaviour: FakeTravelService.Behaviour = .init(),
         bookTrip: BookTrip = BookTrip(),
+        store: any EventStore = InMemoryEventStore(),
         observer: @escaping @Sendable (TestEnvironment.Step) -> Void = { _ in }
     ) {
-        env = TestEnvironment(registry: TripBookingApp.registry(bookTrip), observer: observer)
+        env = TestEnvironment(registry: TripBookingApp.registry(bookTrip), store: store, observer: observer)
         env.bindProcessor(exchange: "chronicle.commands", routingKeys: TripBookingApp.commandBindings)
         env.bindProcessor(exchange: "chronicle.events", routingKeys: TripBookingApp.eventBindings)
         // The outcomes go to a queue of their own, as a client following trips would bind one.
