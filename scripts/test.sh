@@ -4,5 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/format-check.sh
+scripts/broker.sh start
 swift build --build-tests
 swift test --skip-build

@@ -1,1 +1,0 @@
-// ChronicleAMQP: the RabbitMQ Transport (in progress).
