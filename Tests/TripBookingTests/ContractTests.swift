@@ -20,7 +20,7 @@ struct ContractTests {
     @Test("every message the Swift code emits validates against its schema, and every schema has a sample")
     func emittedMessagesHoldToTheSchemas() async throws {
         let samples = try await Self.writeSamples()
-        defer { try? FileManager.default.removeItem(at: samples.directory) }
+        defer { try? FileManager.default.removeItem(at: samples.directory.deletingLastPathComponent()) }
 
         let (status, output) = try Self.checkContracts(samples)
         #expect(status == 0, "scripts/check-contracts.py:\n\(output)")
@@ -66,7 +66,7 @@ struct ContractTests {
     @Test("the check fails on a sample that breaks the contract", arguments: Breakage.allCases)
     func checkCanFail(_ breakage: Breakage) async throws {
         let samples = try await Self.writeSamples()
-        defer { try? FileManager.default.removeItem(at: samples.directory) }
+        defer { try? FileManager.default.removeItem(at: samples.directory.deletingLastPathComponent()) }
         let expected = try breakage.apply(to: samples.directory)
 
         let (status, output) = try Self.checkContracts(samples)
