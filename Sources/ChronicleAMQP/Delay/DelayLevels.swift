@@ -10,6 +10,7 @@ import Foundation
 /// queue holds messages of one TTL (no head-of-line blocking: the head always expires first), and messages
 /// are persistent in quorum queues (they survive a broker restart).
 ///
+/// A message is published to the exchange of its highest set bit.
 /// Routing key of a delayed message: `b(N-1).….b1.b0.<queue>`, bits as `0`/`1` words, highest first.
 public struct DelayLevels: Sendable, Hashable {
     /// How many levels; the longest delay is 2^levels - 1 ms (36 levels: about 795 days).
@@ -34,8 +35,9 @@ public struct DelayLevels: Sendable, Hashable {
     /// The exchange that routes expired messages to their queue.
     public var deliveryExchange: String { "\(prefix).deliver" }
 
-    /// Where a message delayed by `milliseconds` for `queue` is published: the top level's exchange and a
-    /// routing key carrying the delay's bits and the queue.
+    /// Where a message delayed by `milliseconds` (at least 1) for `queue` is published: the exchange of the
+    /// level of its highest set bit (publishing to the top level would work too, but every level above costs
+    /// the broker a topic match), and a routing key carrying the delay's bits and the queue.
     func route(milliseconds: UInt64, queue: String) -> (exchange: String, routingKey: String) {
         var key = ""
         key.reserveCapacity(levels * 2 + queue.utf8.count)
@@ -43,7 +45,7 @@ public struct DelayLevels: Sendable, Hashable {
             key += (milliseconds >> UInt64(bit)) & 1 == 1 ? "1." : "0."
         }
         key += queue
-        return (name(level: levels - 1), key)
+        return (name(level: min(levels - 1, 63 - milliseconds.leadingZeroBitCount)), key)
     }
 
     /// The destination queue of a routing key made by ``route(milliseconds:queue:)``, if it is one.
