@@ -13,6 +13,8 @@
 // - M outbox rows `G-b-<i>` with headers `generation`, `batch` and `messages`; the inbox id `G-b`; the timer
 //   `t-b` of `gG-counter`.
 //
+// It prints `committed` once its first batch is committed.
+//
 // Usage: chronicle-store-stress <store path> <full|normal> <generation>
 import Chronicle
 import ChronicleSQLite
@@ -44,6 +46,9 @@ struct StoreStress {
             versions[id] = try await store.load(id)?.version ?? 0
         }
         var generator = SystemRandomNumberGenerator()
+        // The test waits for this line before it picks its moment to kill, so that a slow start does not
+        // make it kill a run that never committed.
+        var announced = false
         while true {
             let batch = versions[counter, default: 0] + 1
             let now = Date()
@@ -103,6 +108,10 @@ struct StoreStress {
             versions[counter] = batch
             for (id, count) in zip(chosen, eventCounts) {
                 versions[id, default: 0] += count
+            }
+            if !announced {
+                FileHandle.standardOutput.write(Data("committed\n".utf8))
+                announced = true
             }
         }
     }
