@@ -101,8 +101,16 @@ public final class SQLiteEventStore: EventStore {
     public func close() throws {
         do {
             // GRDB closes the writer before the readers, and a read-only connection closing last cannot fold the
-            // log into the file; so the writer does it first.
-            try pool.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
+            // log into the file; so the writer does it first. A reader of another process can keep it from
+            // finishing, which leaves the log to the next checkpoint and must not keep the store open.
+            do {
+                try pool.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
+            } catch {
+                logger.debug(
+                    "The log was not checkpointed on close",
+                    metadata: ["chronicle.store.path": "\(path)", "chronicle.store.error": "\(error)"]
+                )
+            }
             try pool.close()
         } catch {
             throw EventStoreError.mapping(error, path: path, doing: "closing it")
