@@ -11,12 +11,13 @@ import Logging
 /// ``Synchronous/normal`` for the trade-off.
 ///
 /// Why GRDB rather than the C API: `chronicle bench store` measures GRDB running the store's `INSERT` against the
-/// raw C API on the same thread. On a 2-core VM (SQLite 3.40.1) GRDB kept 87–98 % of the raw rate with FULL and
-/// 90–96 % for batched commits, but only about 75 % for one-event commits with NORMAL (some 7 µs more per
-/// commit, on 23 µs): more than the 10 % the issue allows on that path, which this comment is here to say. GRDB
-/// stays because it is not where a commit's time goes — the hop from the caller's task to the writer's queue and
-/// back costs more, and so does the instance row — while it gives the WAL reader pool, migrations and statement
-/// cache that a store on the C API would have to rebuild.
+/// raw C API on the same thread. On a shared 2-core VM (SQLite 3.40.1) GRDB kept 83–98 % of the raw rate for
+/// one-event commits with FULL and 84–98 % for batched commits, but only 73–81 % for one-event commits with
+/// NORMAL (some 7 µs more per commit, on 23 µs): more than the 10 % the issue allows on that path, which this
+/// comment is here to say. GRDB stays because that is not where a commit's time goes — the hop from the
+/// caller's task to the writer's queue and back costs more, and so do the JSON encoding and the instance row —
+/// while it gives the WAL reader pool, migrations and statement cache that a store on the C API would have to
+/// rebuild.
 ///
 /// SQLite runs on GRDB's own serial queues, never on the cooperative thread pool. Failures are
 /// ``EventStoreError``s whose message names the file and says what to do; a cancelled task may instead get a
