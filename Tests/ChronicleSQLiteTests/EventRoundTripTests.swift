@@ -1,7 +1,8 @@
 import Chronicle
-import ChronicleSQLite
 import Foundation
 import Testing
+
+@testable import ChronicleSQLite
 
 @Suite("History round trip")
 struct EventRoundTripTests {
@@ -104,5 +105,25 @@ struct EventRoundTripTests {
     @Test func anUnknownInstanceIsNil() async throws {
         let fixture = try StoreFixture()
         #expect(try await fixture.open().load("nobody") == nil)
+    }
+}
+
+@Suite("History of a newer format")
+struct NewerEventFormatTests {
+    @Test func anEventOfANewerFormatIsRefusedOnLoad() async throws {
+        let fixture = try StoreFixture()
+        let store = try fixture.open()
+        let started = event(.orchestrationStarted(name: "BookTrip", input: Payload(json: "{}")))
+        try await store.commit(CommitBatch(appends: [append("trip-1", expecting: 0, [started])]))
+        // What a newer Chronicle would leave: an event whose format this build does not know.
+        try await store.pool.write { db in
+            try db.execute(
+                sql: "UPDATE events SET format = ? WHERE instance = 'trip-1'",
+                arguments: [HistoryEvent.formatVersion + 1])
+        }
+
+        let error = try await #require(throws: EventStoreError.self) { try await store.load("trip-1") }
+        #expect(error.code == .newerSchema)
+        #expect(error.message.contains("trip-1") && error.message.contains(fixture.storePath))
     }
 }
