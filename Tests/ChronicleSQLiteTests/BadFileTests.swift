@@ -1,7 +1,8 @@
 import Chronicle
-import ChronicleSQLite
 import Foundation
 import Testing
+
+@testable import ChronicleSQLite
 
 /// A file the store must not use is refused with an error that names it, and is left exactly as it was.
 @Suite("Bad files")
@@ -45,6 +46,23 @@ struct BadFileTests {
         let error = try refusal(fixture)
         #expect(error.code == .newerSchema)
         #expect(error.message.contains("newer Chronicle"))
+    }
+
+    @Test func aNewerSchemaStillInTheLogIsRefused() async throws {
+        let fixture = try StoreFixture()
+        let newer = try fixture.open()
+        try await newer.commit(CommitBatch(inbox: ["a"]))
+        // A newer Chronicle, still running: its migration is in the write-ahead log, not yet in the file's header.
+        try await newer.pool.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA user_version = \(SQLiteEventStore.schemaVersion + 1)")
+        }
+
+        let before = try Data(contentsOf: URL(fileURLWithPath: fixture.storePath))
+        let error = try #require(throws: EventStoreError.self) { try fixture.open() }
+        #expect(error.code == .newerSchema)
+        #expect(error.message.contains(fixture.storePath))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: fixture.storePath)) == before)
+        try newer.close()
     }
 
     @Test(arguments: [0.5, 0.37])
