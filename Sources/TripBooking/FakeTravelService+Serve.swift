@@ -26,7 +26,17 @@ extension FakeTravelService {
                 }
             }
             try await journal?.append(takeUnjournaled())
-            try await transport.publish(replies)
+            // The service's latency: each reply goes out when it is due (the batch's replies overlap).
+            for due in Dictionary(grouping: replies, by: { $0.deliverAt ?? now }).sorted(by: { $0.key < $1.key }) {
+                let wait = due.key.timeIntervalSinceNow
+                if wait > 0 { try await Task.sleep(for: .milliseconds(Int64(wait * 1000))) }
+                try await transport.publish(
+                    due.value.map { reply in
+                        var reply = reply
+                        reply.deliverAt = nil
+                        return reply
+                    })
+            }
             for (command, reason) in rejected { try await transport.deadLetter(command, reason: reason) }
             try await transport.acknowledge(handled)
         }

@@ -79,7 +79,7 @@ public struct StartTrip: Codable, Hashable, Sendable {
 /// A StartTrip that decodes but cannot be booked.
 public struct InvalidTrip: Error, Hashable, Sendable, CustomStringConvertible {
     public var problems: [String]
-    public var description: String { "invalid StartTrip: " + problems.joined(separator: "; ") }
+    public var description: String { problems.joined(separator: "; ") }
 }
 
 /// Reserve a room (`hotel.reserve`). Replies: ``HotelReserved`` or `HotelReservationFailed`.

@@ -10,6 +10,7 @@ public enum TripBookingApp {
         registry.register(
             bookTrip,
             startMessageType: StartTrip.messageType,
+            startRoutingKey: StartTrip.routingKey,
             instanceIDField: "tripId",
             validate: { try $0.validate() },
             announce: { id, outcome in

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 
 /// Where the event store is: `--store`, else `CHRONICLE_STORE`, else `./chronicle.sqlite`.
 struct StoreOptions: ParsableArguments {
@@ -42,4 +43,90 @@ func offset(_ date: Date, from origin: Date) -> String {
 /// Pads `text` to `width` columns.
 func column(_ text: String, _ width: Int) -> String {
     text.count >= width ? text + " " : text.padding(toLength: width, withPad: " ", startingAt: 0)
+}
+
+/// The broker: `--amqp-url`, else `CHRONICLE_AMQP_URL`, else the local broker's guest account.
+struct BrokerOptions: ParsableArguments {
+    @Option(
+        name: .customLong("amqp-url"),
+        help: ArgumentHelp(
+            "The broker, as amqp://user:pass@host:port/vhost or amqps://… (TLS).",
+            discussion: "Default: $CHRONICLE_AMQP_URL, else amqp://guest:guest@localhost:5672/%2f."
+        )
+    )
+    var explicitURL: String?
+
+    @Option(
+        name: .customLong("ca-file"),
+        help: ArgumentHelp(
+            "For amqps://: the CA certificates (PEM) to verify the broker with.",
+            discussion: "Default: $CHRONICLE_AMQP_CA_FILE.")
+    )
+    var explicitCAFile: String?
+
+    var url: String {
+        explicitURL ?? ProcessInfo.processInfo.environment["CHRONICLE_AMQP_URL"]
+            ?? "amqp://guest:guest@localhost:5672/%2f"
+    }
+
+    var caFile: String? {
+        explicitCAFile ?? ProcessInfo.processInfo.environment["CHRONICLE_AMQP_CA_FILE"]
+    }
+}
+
+/// How much to log: `--log-level`, else `CHRONICLE_LOG_LEVEL`, else info. Logs go to standard error.
+struct LogOptions: ParsableArguments {
+    @Option(
+        name: .customLong("log-level"),
+        help: ArgumentHelp(
+            "trace, debug, info, notice, warning, error or critical.",
+            discussion: "Default: $CHRONICLE_LOG_LEVEL, else info."
+        )
+    )
+    var explicitLevel: Logger.Level?
+
+    func validate() throws {
+        if explicitLevel == nil, let text = ProcessInfo.processInfo.environment["CHRONICLE_LOG_LEVEL"],
+            Logger.Level(rawValue: text) == nil
+        {
+            throw ValidationError(
+                "CHRONICLE_LOG_LEVEL=\(text) is not a level; use one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))."
+            )
+        }
+    }
+
+    var level: Logger.Level {
+        explicitLevel ?? ProcessInfo.processInfo.environment["CHRONICLE_LOG_LEVEL"].flatMap {
+            Logger.Level(rawValue: $0)
+        } ?? .info
+    }
+
+    /// A logger writing to standard error at the chosen level.
+    func logger(_ label: String) -> Logger {
+        var logger = Logger(label: label, factory: { StreamLogHandler.standardError(label: $0) })
+        logger.logLevel = level
+        return logger
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// A duration flag: `250ms`, `2s`, `1.5s`, `3m`, `1h`.
+struct DurationArgument: ExpressibleByArgument, Sendable, CustomStringConvertible {
+    var duration: Duration
+
+    init(_ duration: Duration) { self.duration = duration }
+
+    init?(argument: String) {
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3_600)]
+        for (suffix, scale) in units where argument.hasSuffix(suffix) {
+            guard let value = Double(argument.dropLast(suffix.count)), value >= 0, value.isFinite else { return nil }
+            duration = .milliseconds(Int64((value * scale * 1000).rounded()))
+            return
+        }
+        return nil
+    }
+
+    var description: String { "\(duration)" }
+    static var defaultCompletionKind: CompletionKind { .default }
 }

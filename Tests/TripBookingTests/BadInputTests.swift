@@ -40,8 +40,8 @@ struct BadInputTests {
             ), "hotel.checkIn \"2027-02-30\" is not a date"
         ),
         ("an unknown type", message(type: "BookSpaceship", body: "{}"), "unknown message type BookSpaceship"),
-        ("no type", message(type: nil, body: "{}"), "has no type"),
-        ("no message id", message(type: "StartTrip", id: nil, body: "{}"), "has no message_id"),
+        ("no type, and a routing key that names nothing", message(type: nil, body: "{}"), "has no type property"),
+        ("a timer with no message id", message(type: "TimerFired", id: nil, body: "{}"), "has no message_id"),
         (
             "a reply to nothing",
             message(type: "HotelReserved", body: #"{"commandId":"ghost/4/1","tripId":"ghost","reservationId":"H-9"}"#),

@@ -178,3 +178,29 @@ struct FakeServiceTests {
         #expect(reason.contains("takes no ReserveHotel"))
     }
 }
+
+@Suite("Starts from clients that set few properties")
+struct BareStartTests {
+    @Test(
+        "a StartTrip with no type, message id or correlation id, on trip.start, as amqp-publish sends it, is booked once"
+    )
+    func bareStart() async throws {
+        let world = TripWorld()
+        let body = try Payload.encoder.encode(TripBookingApp.sampleTrip("bare"))
+        let bare = OutgoingMessage(
+            id: "",
+            exchange: "chronicle.commands",
+            routingKey: "trip.start",
+            type: "",
+            correlationID: nil,
+            timestamp: Date(),
+            body: body
+        )
+        try world.env.publish(bare)
+        try world.env.publish(bare)
+        try await world.env.run()
+        #expect(world.outcomes().map(\.type) == ["TripBooked"])
+        #expect(world.hotel.ledger.count == 1)
+        #expect(world.env.takeDeadLetters().isEmpty)
+    }
+}

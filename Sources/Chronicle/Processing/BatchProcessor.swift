@@ -78,14 +78,13 @@ public final class BatchProcessor: Sendable {
         }
 
         // 2. Drop duplicates: applied before (inbox), or twice in this batch.
-        let ids = routed.compactMap(\.message.messageID)
+        let ids = routed.compactMap(\.message.messageID).filter { !$0.isEmpty }
         let applied = ids.isEmpty ? [] : try await store.appliedMessageIDs(among: ids)
         var seen = Set<String>()
         var byInstance: [InstanceID: [(InboundMessage, MessageRouter.Routed)]] = [:]
         var order: [InstanceID] = []
         for (message, route) in routed {
-            let id = message.messageID ?? ""
-            guard !applied.contains(id), seen.insert(id).inserted else {
+            if let id = message.messageID, !id.isEmpty, applied.contains(id) || !seen.insert(id).inserted {
                 outcome.ignored.append((message, "message \(id) was applied before"))
                 outcome.acknowledge.append(message)
                 continue
@@ -134,7 +133,7 @@ public final class BatchProcessor: Sendable {
                     } else {
                         batch.timers += Self.firedTimer(instanceID, input)
                     }
-                    if let id = message.messageID { batch.inbox.append(id) }
+                    if let id = message.messageID, !id.isEmpty { batch.inbox.append(id) }
                     outcome.acknowledge.append(message)
                     events += activation.newEvents
                     batch.outbox += outgoing(instanceID, instance.orchestration, activation, now: now)

@@ -24,15 +24,18 @@ struct MessageRouter: Sendable {
             return .failure(
                 Rejection(reason: "the body is \(message.body.count) bytes, over the limit of \(maximumMessageBytes)"))
         }
-        guard let type = message.type, !type.isEmpty else {
+        // A start may come without `type` (amqp-publish cannot set it): its routing key says what it is. Without
+        // a message id, a start is still applied once (a second start of the same instance starts nothing), and a
+        // reply once (its command id and attempt are settled once); only timers need theirs.
+        let knownType = message.type.flatMap { $0.isEmpty ? nil : $0 }
+        guard let type = knownType ?? registry.startTypesByRoutingKey[message.routingKey] else {
             return .failure(
-                Rejection(reason: "the message has no type property; set it to the message name, e.g. StartTrip"))
+                Rejection(
+                    reason: "the message has no type property and its routing key '\(message.routingKey)' names no "
+                        + "message; set type to the message name, e.g. StartTrip"
+                )
+            )
         }
-        guard let messageID = message.messageID, !messageID.isEmpty else {
-            return .failure(
-                Rejection(reason: "the \(type) message has no message_id property; every message needs a unique one"))
-        }
-        _ = messageID
         if let starter = registry.starters[type] {
             do {
                 let (instance, input) = try starter.decode(message.body)
@@ -47,7 +50,7 @@ struct MessageRouter: Sendable {
                 let named = OrchestrationRegistry.stringField(starter.instanceIDField, in: message.body)
                 return .failure(
                     Rejection(
-                        reason: "invalid \(type): \(error)",
+                        reason: error is InvalidMessage ? "\(error)" : "invalid \(type): \(error)",
                         orchestration: starter.orchestration,
                         instance: named.flatMap { $0.isEmpty || $0.count > 200 ? nil : InstanceID($0) }
                     )
@@ -58,6 +61,9 @@ struct MessageRouter: Sendable {
             return routeReply(message, type: type, kind: kind)
         }
         if type == TimerMessage.type {
+            guard message.messageID?.isEmpty == false else {
+                return .failure(Rejection(reason: "the TimerFired message has no message_id"))
+            }
             guard let text = message.headers[TimerMessage.timerHeader], let timer = DurableTimerID(text) else {
                 return .failure(
                     Rejection(reason: "the TimerFired message has no valid \(TimerMessage.timerHeader) header"))

@@ -42,6 +42,7 @@ public struct OrchestrationRegistry: Sendable {
     private(set) var starters: [String: Starter] = [:]
     private(set) var entries: [String: Entry] = [:]
     private(set) var replies: [String: ReplyKind] = [:]
+    private(set) var startTypesByRoutingKey: [String: String] = [:]
 
     public init() {}
 
@@ -51,6 +52,9 @@ public struct OrchestrationRegistry: Sendable {
     ///   - orchestration: the code.
     ///   - startMessageType: the AMQP `type` of the message that starts an instance, e.g. `StartTrip`. Its body
     ///     is the orchestration's input.
+    ///   - startRoutingKey: the routing key starts are published with, e.g. `trip.start`; a message with no
+    ///     `type` property published with it is taken as a start (clients such as `amqp-publish` cannot set
+    ///     the type).
     ///   - instanceIDField: the input's JSON field that names the instance, e.g. `tripId`.
     ///   - validate: checks an input beyond decoding; a start it throws for is dead-lettered with the error.
     ///   - announce: the message to publish when an instance ends with an output, or fails (including a start
@@ -58,10 +62,12 @@ public struct OrchestrationRegistry: Sendable {
     public mutating func register<O: Orchestration>(
         _ orchestration: O,
         startMessageType: String,
+        startRoutingKey: String? = nil,
         instanceIDField: String,
         validate: @escaping @Sendable (O.Input) throws -> Void = { _ in },
         announce: @escaping @Sendable (InstanceID, Result<O.Output, Failure>) -> Announcement? = { _, _ in nil }
     ) {
+        if let startRoutingKey { startTypesByRoutingKey[startRoutingKey] = startMessageType }
         starters[startMessageType] = Starter(
             orchestration: O.name,
             instanceIDField: instanceIDField,

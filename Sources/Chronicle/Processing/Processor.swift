@@ -37,14 +37,18 @@ public final class Processor: Sendable {
         )
     }
 
-    /// Recovers, then consumes until the transport's stream ends or the task is cancelled (cancelling `run()`
-    /// stops the processor; a batch in progress is finished or left unacknowledged, never half-acknowledged).
+    /// Recovers, then consumes until the transport's stream ends or the task is cancelled.
+    ///
+    /// Cancelling `run()` stops the intake: the batch in hand is finished (committed, published, acknowledged)
+    /// first, so a shutdown leaves nothing half done.
     public func run() async throws {
         try await recover()
         let deliveries = try await transport.consume(queue: configuration.queue, prefetch: configuration.prefetch)
         logger.info("processing", metadata: ["chronicle.queue": "\(configuration.queue)"])
         for try await batch in deliveries {
-            try await handle(batch)
+            // An unstructured task does not inherit the cancellation of run(): the batch runs to its end.
+            _ = try await Task { try await self.handle(batch) }.value
+            if Task.isCancelled { break }
         }
     }
 
