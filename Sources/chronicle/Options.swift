@@ -109,8 +109,6 @@ struct LogOptions: ParsableArguments {
     }
 }
 
-extension Logger.Level: @retroactive ExpressibleByArgument {}
-
 /// A duration flag: `250ms`, `2s`, `1.5s`, `3m`, `1h`.
 struct DurationArgument: ExpressibleByArgument, Sendable, CustomStringConvertible {
     var duration: Duration
