@@ -83,20 +83,21 @@ struct LogOptions: ParsableArguments {
             discussion: "Default: $CHRONICLE_LOG_LEVEL, else info."
         )
     )
-    var explicitLevel: Logger.Level?
+    var explicitLevel: String?
 
     func validate() throws {
-        if explicitLevel == nil, let text = ProcessInfo.processInfo.environment["CHRONICLE_LOG_LEVEL"],
+        let environment = ProcessInfo.processInfo.environment["CHRONICLE_LOG_LEVEL"]
+        guard
+            let (source, text) = explicitLevel.map({ ("--log-level", $0) })
+                ?? environment.map({ ("CHRONICLE_LOG_LEVEL", $0) }),
             Logger.Level(rawValue: text) == nil
-        {
-            throw ValidationError(
-                "CHRONICLE_LOG_LEVEL=\(text) is not a level; use one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))."
-            )
-        }
+        else { return }
+        let levels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
+        throw ValidationError("\(source) \(text) is not a log level; use one of \(levels).")
     }
 
     var level: Logger.Level {
-        explicitLevel ?? ProcessInfo.processInfo.environment["CHRONICLE_LOG_LEVEL"].flatMap {
+        (explicitLevel ?? ProcessInfo.processInfo.environment["CHRONICLE_LOG_LEVEL"]).flatMap {
             Logger.Level(rawValue: $0)
         } ?? .info
     }
