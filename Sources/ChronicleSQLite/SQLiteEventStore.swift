@@ -248,7 +248,8 @@ public final class SQLiteEventStore: EventStore {
                     timestamp: Date(storeTime: row["timestamp"]),
                     headers: headers,
                     body: row["body"],
-                    deliverAt: deliverAt.map(Date.init(storeTime:))
+                    deliverAt: deliverAt.map(Date.init(storeTime:)),
+                    mandatory: row["mandatory"]
                 )
             }
         }

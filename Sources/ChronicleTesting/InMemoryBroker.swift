@@ -66,7 +66,8 @@ public final class InMemoryBroker: Sendable {
 
     /// Routes `message` now, or holds it until its `deliverAt` if that is after `now`.
     ///
-    /// - Throws: ``InMemoryBrokerError`` if no queue takes the message (when it is routed).
+    /// - Throws: ``InMemoryBrokerError`` if no queue takes a mandatory message (when it is routed); a message
+    ///   that is not mandatory is dropped then.
     public func publish(_ message: OutgoingMessage, now: Date) throws {
         try state.withLock { state in
             state.log.append(Published(message: message, at: now))
@@ -161,6 +162,7 @@ public final class InMemoryBroker: Sendable {
             queues = matched
         }
         guard !queues.isEmpty else {
+            if !message.mandatory { return }
             throw InMemoryBrokerError(
                 reason:
                     "no queue takes \(message.type) on exchange '\(message.exchange)' with key '\(message.routingKey)'"

@@ -3,13 +3,20 @@ import Foundation
 
 extension FakeTravelService {
     /// Serves commands from ``queue`` over `transport` until cancelled. For each batch: decide, write the
-    /// decisions to `journal` (if any), publish the replies (delayed by the service's latency), and only then
-    /// acknowledge the commands; so a crash answers them again, with the same replies and no second effect.
-    public func serve(over transport: any Transport, journal: ServiceJournalFile? = nil, prefetch: Int = 100)
-        async throws
-    {
+    /// decisions to `journal` (if any), publish the replies (each when the service's latency has passed), and
+    /// only then acknowledge the commands; so a crash answers them again, with the same replies and no second
+    /// effect.
+    ///
+    /// - Parameter beforeBatch: awaited before each batch is handled (an outage can wait there).
+    public func serve(
+        over transport: any Transport,
+        journal: ServiceJournalFile? = nil,
+        prefetch: Int = 100,
+        beforeBatch: @Sendable () async throws -> Void = {}
+    ) async throws {
         let deliveries = try await transport.consume(queue: queue, prefetch: prefetch)
         for try await batch in deliveries {
+            try await beforeBatch()
             let now = Date()
             var replies: [OutgoingMessage] = []
             var handled: [InboundMessage] = []

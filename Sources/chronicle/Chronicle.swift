@@ -10,7 +10,8 @@ struct ChronicleCommand: AsyncParsableCommand {
             cancel the hotel if the flight cannot be had. See README.md.
             """,
         subcommands: [
-            Demo.self, HistoryCommand.self, ListCommand.self, TimersCommand.self, VerifyCommand.self, Bench.self,
+            RunCommand.self, ServicesCommand.self, Demo.self, HistoryCommand.self, ListCommand.self, TimersCommand.self,
+            VerifyCommand.self, Bench.self,
         ]
     )
 }

@@ -105,8 +105,10 @@ struct CommitTests {
             deliverAt: time(12.5)
         )
         let command = message("m-1")
-        try await store.commit(CommitBatch(outbox: [delayed, command]))
-        #expect(try await store.pendingOutbox(limit: 10) == [delayed, command])
+        var fact = message("m-2")
+        fact.mandatory = false
+        try await store.commit(CommitBatch(outbox: [delayed, command, fact]))
+        #expect(try await store.pendingOutbox(limit: 10) == [delayed, command, fact])
     }
 
     @Test func theInboxRemembersAppliedMessagesOnce() async throws {

@@ -25,6 +25,10 @@ public struct OutgoingMessage: Hashable, Codable, Sendable {
     /// When set, the message is delivered no earlier than this time (through the transport's delay
     /// mechanism); when `nil` it is delivered at once.
     public var deliverAt: Date?
+    /// Whether reaching no queue is an error. True for commands and timers: a command nobody takes would be
+    /// lost. False for facts announced to whoever subscribes (a trip's outcome): with no subscriber the broker
+    /// drops them, and the store still holds the outcome.
+    public var mandatory: Bool
 
     public init(
         id: String,
@@ -35,7 +39,8 @@ public struct OutgoingMessage: Hashable, Codable, Sendable {
         timestamp: Date,
         headers: [String: String] = [:],
         body: Data,
-        deliverAt: Date? = nil
+        deliverAt: Date? = nil,
+        mandatory: Bool = true
     ) {
         self.id = id
         self.exchange = exchange
@@ -46,5 +51,27 @@ public struct OutgoingMessage: Hashable, Codable, Sendable {
         self.headers = headers
         self.body = body
         self.deliverAt = deliverAt
+        self.mandatory = mandatory
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case id, exchange, routingKey, type, correlationID, timestamp, headers, body, deliverAt, mandatory
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            id: try container.decode(String.self, forKey: .id),
+            exchange: try container.decode(String.self, forKey: .exchange),
+            routingKey: try container.decode(String.self, forKey: .routingKey),
+            type: try container.decode(String.self, forKey: .type),
+            correlationID: try container.decodeIfPresent(String.self, forKey: .correlationID),
+            timestamp: try container.decode(Date.self, forKey: .timestamp),
+            headers: try container.decode([String: String].self, forKey: .headers),
+            body: try container.decode(Data.self, forKey: .body),
+            deliverAt: try container.decodeIfPresent(Date.self, forKey: .deliverAt),
+            // Rows written before the field existed were all published as mandatory.
+            mandatory: try container.decodeIfPresent(Bool.self, forKey: .mandatory) ?? true
+        )
     }
 }

@@ -3,8 +3,9 @@
 ///
 /// The processing loop relies on these guarantees:
 /// - ``publish(_:)`` returns only when the broker has taken responsibility for every message (publisher
-///   confirms). It throws if any message was refused or could not be routed; messages are never dropped
-///   silently. Messages with ``OutgoingMessage/deliverAt`` are delivered no earlier than that time.
+///   confirms). It throws if any message was refused, or could not be routed and is
+///   ``OutgoingMessage/mandatory``; commands are never dropped silently. Messages with
+///   ``OutgoingMessage/deliverAt`` are delivered no earlier than that time.
 /// - A delivery stays unacknowledged, and so is delivered again, until ``acknowledge(_:)`` is called for it
 ///   (after its effects are committed and the resulting messages published).
 /// - ``deadLetter(_:reason:)`` puts a copy of the message on the dead-letter queue with `reason` in the

@@ -274,7 +274,8 @@ public final class BatchProcessor: Sendable {
             type: announcement.type,
             correlationID: instance.rawValue,
             timestamp: now,
-            body: announcement.body.data
+            body: announcement.body.data,
+            mandatory: false
         )
     }
 }

@@ -121,9 +121,25 @@ public final class Processor: Sendable {
         }
     }
 
+    /// Publishes committed outbox rows and clears them. A refusal (a nack, an unroutable command) is logged and
+    /// retried with back-off: the rows stay in the outbox and the batch stays unacknowledged meanwhile, so
+    /// nothing is lost and the processor does not stop over it.
     private func publishConfirmed(_ messages: [OutgoingMessage]) async throws {
         guard !messages.isEmpty else { return }
-        try await transport.publish(messages)
+        var delay = Duration.milliseconds(100)
+        while true {
+            do {
+                try await transport.publish(messages)
+                break
+            } catch let error where !(error is CancellationError) && !Task.isCancelled {
+                logger.error(
+                    "publishing \(messages.count) committed messages failed; they stay in the outbox, retrying in \(delay)",
+                    metadata: ["chronicle.error": "\(error)"]
+                )
+                try await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(10))
+            }
+        }
         try await store.removeFromOutbox(messages.map(\.id))
     }
 }

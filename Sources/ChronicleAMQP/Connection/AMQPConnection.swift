@@ -14,6 +14,8 @@ struct WireMessage: Sendable {
     var headers: [String: String]
     var body: Data
     var deliverAt: Date?
+    /// Whether reaching no queue is an error (a command) or not (a fact nobody subscribed to).
+    var mandatory = true
 
     init(_ message: OutgoingMessage) {
         self.init(
@@ -28,6 +30,7 @@ struct WireMessage: Sendable {
             body: message.body,
             deliverAt: message.deliverAt
         )
+        self.mandatory = message.mandatory
     }
 
     init(
@@ -241,7 +244,8 @@ final class AMQPConnection {
 
     // MARK: Publishing and acknowledging
 
-    /// Writes a persistent, mandatory basic.publish. Its confirm arrives later as an ``IncomingFrame``.
+    /// Writes a persistent basic.publish, mandatory unless the message says otherwise. Its confirm arrives later
+    /// as an ``IncomingFrame``.
     func publish(_ message: WireMessage, exchange: String, routingKey: String, channel: UInt16) throws(AMQPError) {
         defer { arena.reset() }
         var properties = amqp_basic_properties_t()
@@ -272,7 +276,7 @@ final class AMQPConnection {
             properties.headers = arena.table(message.headers)
         }
         let status = amqp_basic_publish(
-            state, channel, arena.bytes(exchange), arena.bytes(routingKey), 1, 0, &properties,
+            state, channel, arena.bytes(exchange), arena.bytes(routingKey), message.mandatory ? 1 : 0, 0, &properties,
             arena.bytes(message.body))
         guard status == AMQP_STATUS_OK.rawValue else {
             throw AMQPError(.connectionLost, "publishing to \(endpoint) failed: \(Self.describe(status))")

@@ -29,15 +29,16 @@ struct BatchWriter {
             let insertMessage = try db.cachedStatement(
                 sql: """
                     INSERT INTO outbox
-                        (id, exchange, routing_key, type, correlation_id, timestamp, headers, body, deliver_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        (id, exchange, routing_key, type, correlation_id, timestamp, headers, body, deliver_at,
+                        mandatory)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT (id) DO NOTHING
                     """
             )
             for message in batch.outbox {
                 try insertMessage.execute(arguments: [
                     message.id, message.exchange, message.routingKey, message.type, message.correlationID,
-                    message.timestamp, message.headers, message.body, message.deliverAt,
+                    message.timestamp, message.headers, message.body, message.deliverAt, message.mandatory,
                 ])
             }
         }

@@ -35,6 +35,7 @@ struct EncodedBatch: Sendable {
         var headers: String
         var body: Data
         var deliverAt: Double?
+        var mandatory: Bool
     }
 
     var appends: [Append]
@@ -80,7 +81,8 @@ struct EncodedBatch: Sendable {
                 timestamp: message.timestamp.storeTime,
                 headers: String(decoding: try encoder.encode(message.headers), as: UTF8.self),
                 body: message.body,
-                deliverAt: message.deliverAt?.storeTime
+                deliverAt: message.deliverAt?.storeTime,
+                mandatory: message.mandatory
             )
         }
         inbox = batch.inbox

@@ -73,7 +73,15 @@ enum StoreSchema {
             ) WITHOUT ROWID;
             CREATE INDEX timers_by_due ON timers (state, due_at);
             """
-        )
+        ),
+        (
+            "v2: outbox.mandatory",
+            // Facts announced to subscribers (a trip's outcome) are published without `mandatory`: nobody
+            // listening is no error. Rows written before this were all mandatory.
+            """
+            ALTER TABLE outbox ADD COLUMN mandatory INTEGER NOT NULL DEFAULT 1;
+            """
+        ),
     ]
 
     static var migrator: DatabaseMigrator {

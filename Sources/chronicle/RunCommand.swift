@@ -1,0 +1,129 @@
+import ArgumentParser
+import Chronicle
+import ChronicleAMQP
+import ChronicleSQLite
+import Foundation
+import Logging
+import ServiceLifecycle
+import TripBooking
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the processor: take StartTrips, replies and timers; replay; commit; publish; acknowledge.",
+        discussion: """
+            Consumes the queue chronicle.orchestrator (bound to trip.start on chronicle.commands and to the \
+            services' replies on chronicle.events). For each batch: decode (dead-letter what cannot be used, with \
+            the reason), drop duplicates, replay the trips, commit everything in one SQLite transaction, publish \
+            with publisher confirms, and only then acknowledge. On start it publishes what an earlier run left \
+            in the outbox and re-arms due timers. SIGTERM or SIGINT: stop taking work, finish the batch in \
+            hand, close.
+            """
+    )
+
+    @OptionGroup var broker: BrokerOptions
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var logging: LogOptions
+
+    @Option(help: "Unacknowledged deliveries at once; also the largest batch.")
+    var prefetch = 500
+
+    @Option(help: "Running trips kept in memory; the others are rebuilt from the store when a message comes.")
+    var cacheSize = 10_000
+
+    @Option(help: "full (a commit survives power loss) or normal (only a crash of the process); see README.")
+    var synchronous: SynchronousMode = .full
+
+    func validate() throws {
+        guard prefetch > 0 else { throw ValidationError("--prefetch must be at least 1 (got \(prefetch)).") }
+        guard cacheSize >= 0 else { throw ValidationError("--cache-size must be 0 or more (got \(cacheSize)).") }
+    }
+
+    func run() async throws {
+        let logger = logging.logger("chronicle.run")
+        let processorConfiguration = ProcessorConfiguration.trips(prefetch: prefetch, cacheCapacity: cacheSize)
+        let eventStore = try SQLiteEventStore(
+            configuration: .init(path: store.path, synchronous: synchronous == .full ? .full : .normal),
+            logger: logging.logger("chronicle.store")
+        )
+        let transport = AMQPTransport(
+            configuration: try .init(
+                url: broker.url, caFile: broker.caFile, topology: .trips(processor: processorConfiguration)),
+            logger: logging.logger("chronicle.amqp")
+        )
+        let processor = Processor(
+            registry: TripBookingApp.registry(),
+            store: eventStore,
+            transport: transport,
+            configuration: processorConfiguration,
+            logger: logger
+        )
+        logger.info(
+            "starting",
+            metadata: ["chronicle.store": "\(store.path)", "chronicle.queue": "\(processorConfiguration.queue)"])
+        try await runServices([transport, ProcessorService(processor: processor)], logger: logger)
+        try eventStore.close()
+    }
+}
+
+/// `--synchronous`: when a commit is on disk.
+enum SynchronousMode: String, ExpressibleByArgument, CaseIterable {
+    case full, normal
+}
+
+extension ProcessorConfiguration {
+    /// The trip processor's configuration.
+    static func trips(prefetch: Int = 500, cacheCapacity: Int = 10_000) -> ProcessorConfiguration {
+        var configuration = ProcessorConfiguration()
+        configuration.prefetch = prefetch
+        configuration.cacheCapacity = cacheCapacity
+        return configuration
+    }
+}
+
+extension Topology {
+    /// The wire contract's exchanges, plus the queues of whoever runs here: the processor, the services.
+    static func trips(processor: ProcessorConfiguration? = nil, services: [FakeTravelService] = []) -> Topology {
+        var topology = Topology.chronicle
+        if let processor {
+            topology.addQueue(processor.queue, boundTo: Topology.commands, routingKeys: TripBookingApp.commandBindings)
+            topology.bind(queue: processor.queue, to: Topology.events, routingKeys: TripBookingApp.eventBindings)
+        }
+        // The services' queues are part of the contract: declared by the processor too, so that a command sent
+        // before a service first starts waits for it instead of being unroutable.
+        let services =
+            services.isEmpty && processor != nil
+            ? FakeTravelService.Kind.allCases.map { FakeTravelService($0) } : services
+        for service in services {
+            topology.addQueue(service.queue, boundTo: Topology.commands, routingKeys: service.commandRoutingKeys)
+        }
+        return topology
+    }
+}
+
+/// The processor as a `Service`: a graceful shutdown stops the intake; the batch in hand is finished.
+struct ProcessorService: Service {
+    let processor: Processor
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            try await processor.run()
+        }
+    }
+}
+
+/// Runs `services` in a group that shuts down gracefully on SIGTERM or SIGINT, or when any of them ends.
+func runServices(_ services: [any Service], logger: Logger) async throws {
+    let group = ServiceGroup(
+        configuration: .init(
+            services: services.map {
+                .init(
+                    service: $0, successTerminationBehavior: .gracefullyShutdownGroup,
+                    failureTerminationBehavior: .gracefullyShutdownGroup)
+            },
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        )
+    )
+    try await group.run()
+}
