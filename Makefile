@@ -6,9 +6,9 @@ SWIFT ?= swift
 test:
 	scripts/test.sh
 
-## make demo: the BookTrip demo.
-demo: build
-	$(SWIFT) run chronicle demo
+## make demo: book trips through a local RabbitMQ; `make demo ARGS="--trips 30"` passes flags on.
+demo:
+	scripts/demo.sh $(ARGS)
 
 build:
 	$(SWIFT) build

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The exchanges, queues and bindings the transport declares, idempotently, on every (re)connect.
 ///
 /// ``chronicle`` is the wire contract of DESIGN.md: the `chronicle.commands` and `chronicle.events` topic
@@ -63,6 +65,18 @@ public struct Topology: Sendable, Hashable {
         }
     }
 
+    /// Adds a queue of this connection's own (see ``Queue/exclusive``), named uniquely after `prefix`, bound as
+    /// `bindings` say; returns its name. A tap that sees copies of traffic without taking anyone's messages.
+    @discardableResult
+    public mutating func addExclusiveQueue(prefix: String, bindings: [(exchange: String, routingKey: String)]) -> String {
+        let name = "\(prefix).\(UUID().uuidString.lowercased())"
+        queues.append(Queue(name, exclusive: true))
+        for (exchange, routingKey) in bindings {
+            self.bindings.append(Binding(queue: name, exchange: exchange, routingKey: routingKey))
+        }
+        return name
+    }
+
     /// Binds `queue` to `exchange` with each of `routingKeys`.
     public mutating func bind(queue: String, to exchange: String, routingKeys: [String]) {
         for key in routingKeys {
@@ -115,11 +129,16 @@ extension Topology {
         public var name: String
         public var kind: Kind
         public var arguments: [String: Argument]
+        /// An exclusive queue belongs to the connection: not durable, deleted when the connection closes (and
+        /// declared again, under the same name, on a reconnect). Always classic. For taps and private reply
+        /// queues.
+        public var exclusive: Bool
 
-        public init(_ name: String, kind: Kind = .quorum, arguments: [String: Argument] = [:]) {
+        public init(_ name: String, kind: Kind = .quorum, arguments: [String: Argument] = [:], exclusive: Bool = false) {
             self.name = name
-            self.kind = kind
+            self.kind = exclusive ? .classic : kind
             self.arguments = arguments
+            self.exclusive = exclusive
         }
 
         /// The arguments as declared, with the queue type.

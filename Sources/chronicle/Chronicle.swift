@@ -10,7 +10,8 @@ struct ChronicleCommand: AsyncParsableCommand {
             cancel the hotel if the flight cannot be had. See README.md.
             """,
         subcommands: [
-            RunCommand.self, ServicesCommand.self, Demo.self, HistoryCommand.self, ListCommand.self, TimersCommand.self,
+            RunCommand.self, ServicesCommand.self, StartTripCommand.self, WatchCommand.self, Demo.self,
+            HistoryCommand.self, ListCommand.self, TimersCommand.self,
             VerifyCommand.self, Bench.self,
         ]
     )

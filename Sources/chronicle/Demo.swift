@@ -6,12 +6,16 @@ import TripBooking
 
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Book trips in memory, in virtual time, and show every message and the outcomes.",
+        abstract: "Book trips through the processor and the fake services, show the traffic, then the outcomes.",
         discussion: """
-            Runs the real processing loop (decode, replay, commit, publish, acknowledge) on the in-memory \
-            store and broker, with fake hotel and flight services that fail at --failure-rate. Time is \
-            virtual: the clock jumps to the next timer when nothing else is left to do, so back-off waits and \
-            timeouts take no real time. Ends with a table of outcomes and a check of the services' ledgers.
+            Runs the processor (on a new SQLite store in a temporary folder) and both fake services against \
+            the broker, starts --trips trips, prints every message on the exchanges, the delay levels and the \
+            dead-letter queue as it passes, then a table of outcomes and the check `chronicle verify` makes. \
+            Use a broker (or a vhost) where no other processor runs: `make demo` makes a vhost of its own.
+
+            With --in-memory, the same processing loop runs on the in-memory store and broker instead, in \
+            virtual time: timers and back-off waits fire without real waiting, and --crashes can crash the \
+            processor at random points of its loop.
             """
     )
 
@@ -30,8 +34,17 @@ struct Demo: AsyncParsableCommand {
     @Flag(help: "Print only the outcome table, not every message.")
     var quiet = false
 
-    @Flag(help: "Also print the events each batch committed.")
+    @Flag(help: "Also print the events each batch committed (--in-memory).")
     var events = false
+
+    @Flag(help: "Run in memory, in virtual time, with no broker.")
+    var inMemory = false
+
+    @Option(help: "How long to wait for every trip to end (on the broker).")
+    var timeout = DurationArgument(.seconds(120))
+
+    @OptionGroup var broker: BrokerOptions
+    @OptionGroup var logging: LogOptions
 
     func validate() throws {
         guard trips > 0 else { throw ValidationError("--trips must be at least 1 (got \(trips)).") }
@@ -39,9 +52,16 @@ struct Demo: AsyncParsableCommand {
             throw ValidationError("--failure-rate must be between 0 and 1 (got \(failureRate)); 0.3 means 30 %.")
         }
         guard crashes >= 0 else { throw ValidationError("--crashes must be 0 or more.") }
+        if crashes > 0 && !inMemory {
+            throw ValidationError("--crashes works with --in-memory; on the broker, kill `chronicle run` yourself.")
+        }
     }
 
     func run() async throws {
+        if inMemory { try await runInMemory() } else { try await runOnBroker() }
+    }
+
+    func runInMemory() async throws {
         let narrator = Narrator(color: isatty(STDOUT_FILENO) == 1, showEvents: events, quiet: quiet)
         var behaviour = FakeTravelService.Behaviour()
         behaviour.failureRate = failureRate
@@ -97,23 +117,12 @@ struct DemoWorld {
     }
 
     func report(trips: Int, narrator: Narrator) async throws {
-        var reasons: [String: String] = [:]
-        for message in env.broker.take(from: "demo.outcomes") where message.type == TripFailed.messageType {
-            if let failed = try? Payload.decoder.decode(TripFailed.self, from: message.body) {
-                reasons[failed.tripId] = failed.reason
-            }
-        }
-        print("\n" + column("TRIP", 10) + column("OUTCOME", 13) + column("HOTEL", 7) + column("FLIGHT", 8) + "REASON")
-        for record in try await env.store.instances(status: nil, limit: .max).sorted(by: { $0.id < $1.id }) {
-            let events = try await env.store.load(record.id)?.events ?? []
-            let trip = record.id.rawValue
-            print(
-                column(trip, 10) + column(TripAudit.outcome(of: events).rawValue, 13)
-                    + column("\(Self.held(hotel.ledger, trip))", 7) + column("\(Self.held(flight.ledger, trip))", 8)
-                    + (reasons[trip] ?? "")
-            )
-        }
-        let audit = try await TripAudit.audit(store: env.store, hotel: hotel.ledger, flight: flight.ledger)
+        let audit = try await printOutcomes(
+            store: env.store,
+            hotel: hotel.ledger,
+            flight: flight.ledger,
+            outcomes: env.broker.take(from: "demo.outcomes")
+        )
         let lastOutcome =
             env.broker.log.filter {
                 $0.message.exchange == "chronicle.events" && $0.message.routingKey.hasPrefix("trip.")
@@ -133,9 +142,36 @@ struct DemoWorld {
         }
     }
 
-    static func held(_ ledger: [FakeTravelService.LedgerEntry], _ trip: String) -> Int {
+}
+
+/// Prints a table of every trip in `store`: outcome, reservations held, and why it failed; returns the audit.
+func printOutcomes(
+    store: any EventStore,
+    hotel: [FakeTravelService.LedgerEntry],
+    flight: [FakeTravelService.LedgerEntry],
+    outcomes: [InboundMessage]
+) async throws -> TripAudit {
+    var reasons: [String: String] = [:]
+    for message in outcomes where message.type == TripFailed.messageType {
+        if let failed = try? Payload.decoder.decode(TripFailed.self, from: message.body) {
+            reasons[failed.tripId] = failed.reason
+        }
+    }
+    func held(_ ledger: [FakeTravelService.LedgerEntry], _ trip: String) -> Int {
         ledger.filter { $0.tripId == trip }.reduce(0) { $0 + ($1.action == .reserved ? 1 : -1) }
     }
+    let records = try await store.instances(status: nil, limit: .max).sorted { $0.id < $1.id }
+    let width = (records.map(\.id.rawValue.count).max() ?? 4) + 2
+    print("\n" + column("TRIP", width) + column("OUTCOME", 13) + column("HOTEL", 7) + column("FLIGHT", 8) + "REASON")
+    for record in records {
+        let events = try await store.load(record.id)?.events ?? []
+        let trip = record.id.rawValue
+        print(
+            column(trip, width) + column(TripAudit.outcome(of: events).rawValue, 13)
+                + column("\(held(hotel, trip))", 7) + column("\(held(flight, trip))", 8) + (reasons[trip] ?? "")
+        )
+    }
+    return try await TripAudit.audit(store: store, hotel: hotel, flight: flight)
 }
 
 /// Prints the demo's steps as they happen: one line a message.

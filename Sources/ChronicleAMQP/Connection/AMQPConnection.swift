@@ -217,8 +217,10 @@ final class AMQPConnection {
             try check(channel: channel, .topologyFailed, "declaring exchange '\(exchange.name)'")
         }
         for queue in queues {
+            let exclusive: amqp_boolean_t = queue.exclusive ? 1 : 0
             _ = amqp_queue_declare(
-                state, channel, arena.bytes(queue.name), 0, 1, 0, 0, arena.table(queue.declaredArguments))
+                state, channel, arena.bytes(queue.name), 0, 1 - exclusive, exclusive, exclusive,
+                arena.table(queue.declaredArguments))
             try check(channel: channel, .topologyFailed, "declaring queue '\(queue.name)'")
         }
         for binding in bindings {
