@@ -68,7 +68,8 @@ public struct Topology: Sendable, Hashable {
     /// Adds a queue of this connection's own (see ``Queue/exclusive``), named uniquely after `prefix`, bound as
     /// `bindings` say; returns its name. A tap that sees copies of traffic without taking anyone's messages.
     @discardableResult
-    public mutating func addExclusiveQueue(prefix: String, bindings: [(exchange: String, routingKey: String)]) -> String {
+    public mutating func addExclusiveQueue(prefix: String, bindings: [(exchange: String, routingKey: String)]) -> String
+    {
         let name = "\(prefix).\(UUID().uuidString.lowercased())"
         queues.append(Queue(name, exclusive: true))
         for (exchange, routingKey) in bindings {
@@ -134,7 +135,8 @@ extension Topology {
         /// queues.
         public var exclusive: Bool
 
-        public init(_ name: String, kind: Kind = .quorum, arguments: [String: Argument] = [:], exclusive: Bool = false) {
+        public init(_ name: String, kind: Kind = .quorum, arguments: [String: Argument] = [:], exclusive: Bool = false)
+        {
             self.name = name
             self.kind = exclusive ? .classic : kind
             self.arguments = arguments
