@@ -110,6 +110,12 @@ let package = Package(
             path: "Sources/ChronicleSQLiteStress",
             swiftSettings: strictSettings
         ),
+        // Real processes (chronicle run, services, watch, start-trip), a real broker, real SQLite files.
+        .testTarget(
+            name: "ChronicleEndToEndTests",
+            dependencies: ["chronicle"],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "ChronicleAMQPTests",
             dependencies: ["Chronicle", "ChronicleAMQP", "CRabbitMQ"],

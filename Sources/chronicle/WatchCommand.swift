@@ -2,6 +2,7 @@ import ArgumentParser
 import Chronicle
 import ChronicleAMQP
 import Foundation
+import ServiceLifecycle
 import TripBooking
 
 struct WatchCommand: AsyncParsableCommand {
@@ -28,25 +29,59 @@ struct WatchCommand: AsyncParsableCommand {
     @OptionGroup var logging: LogOptions
 
     func run() async throws {
-        let color = !json && isatty(STDOUT_FILENO) == 1
-        let filter = trip
-        let limit = count ?? .max
-        let asJSON = json
+        let printer = TrafficPrinter(
+            json: json,
+            color: !json && isatty(STDOUT_FILENO) == 1,
+            trip: trip,
+            limit: count ?? .max
+        )
         var topology = Topology.chronicle
         let tap = topology.addExclusiveQueue(prefix: "chronicle.watch", bindings: Topology.tapBindings(topology.delays))
-        try await withTransport(broker: broker, topology: topology, logger: logging.logger("chronicle.amqp")) {
-            transport in
-            var seen = 0
-            for try await batch in try await transport.consume(queue: tap, prefetch: 500) {
+        let logger = logging.logger("chronicle.watch")
+        let transport = AMQPTransport(
+            configuration: try .init(url: broker.url, caFile: broker.caFile, topology: topology),
+            logger: logging.logger("chronicle.amqp")
+        )
+        // SIGINT or SIGTERM ends the watch cleanly, as --count does.
+        try await runServices(
+            [transport, TapService(transport: transport, queue: tap, printer: printer)], logger: logger)
+    }
+}
+
+/// Prints what a tap queue receives until the watch is shut down or has printed enough.
+struct TapService: Service {
+    let transport: AMQPTransport
+    let queue: String
+    let printer: TrafficPrinter
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            var printed = 0
+            for try await batch in try await transport.consume(queue: queue, prefetch: 500) {
                 try await transport.acknowledge(batch)
-                for message in batch where filter == nil || message.correlationID == filter {
-                    print(asJSON ? TrafficLine.json(message) : TrafficLine.text(message, color: color))
-                    flushStandardOutput()
-                    seen += 1
-                    if seen >= limit { return }
+                for message in batch where printer.shows(message) {
+                    printer.print(message)
+                    printed += 1
+                    if printed >= printer.limit { return }
                 }
             }
         }
+    }
+}
+
+struct TrafficPrinter: Sendable {
+    var json: Bool
+    var color: Bool
+    var trip: String?
+    var limit: Int
+
+    func shows(_ message: InboundMessage) -> Bool {
+        trip == nil || TrafficLine.tripID(message) == trip
+    }
+
+    func print(_ message: InboundMessage) {
+        Swift.print(json ? TrafficLine.json(message) : TrafficLine.text(message, color: color))
+        flushStandardOutput()
     }
 }
 
@@ -83,13 +118,21 @@ enum TrafficLine {
         }
         var line = [
             column(time, 14), paint(column(exchange, 20), exchange, color), column(routingKey, 30),
-            column(message.type ?? "-", 25), column(message.correlationID ?? "-", 38),
+            column(message.type ?? "-", 25), column(tripID(message) ?? "-", 38),
         ].joined()
         if let reason = message.headers[ChronicleHeader.deadLetterReason] {
             line += paint("dead-lettered: \(reason)", "dead", color) + " "
         }
         let body = String(decoding: message.body.prefix(120), as: UTF8.self)
         return line + body.replacingOccurrences(of: "\n", with: " ")
+    }
+
+    /// The trip a message is about: its correlation id, else the `tripId` of its body (clients such as
+    /// amqp-publish cannot set the correlation id).
+    static func tripID(_ message: InboundMessage) -> String? {
+        if let id = message.correlationID, !id.isEmpty { return id }
+        let body = try? JSONSerialization.jsonObject(with: message.body) as? [String: Any]
+        return body?["tripId"] as? String
     }
 
     static func json(_ message: InboundMessage) -> String {
@@ -102,7 +145,7 @@ enum TrafficLine {
         object["sentAt"] = message.timestamp.map { $0.formatted(.iso8601) }
         object["type"] = message.type
         object["messageId"] = message.messageID
-        object["tripId"] = message.correlationID
+        object["tripId"] = tripID(message)
         object["body"] =
             (try? JSONSerialization.jsonObject(with: message.body, options: [.fragmentsAllowed]))
             ?? String(decoding: message.body, as: UTF8.self)

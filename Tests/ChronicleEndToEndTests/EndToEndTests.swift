@@ -1,0 +1,135 @@
+import Foundation
+import Testing
+
+@Suite("End to end: chronicle run, services, watch, start-trip, verify — real processes, broker and files", .serialized)
+struct EndToEndTests {
+    @Test(
+        "100 trips at a 30 % failure rate, started by amqp-publish, all end; verify is clean; watch and history tell the story",
+        .timeLimit(.minutes(5)))
+    func hundredTrips() async throws {
+        let sandbox = try Sandbox()
+        let processor = try sandbox.start(["run"], output: "run.out")
+        let services = try sandbox.start(
+            ["services", "--failure-rate", "0.3", "--latency", "5ms", "--jitter", "5ms", "--seed", "11"],
+            output: "services.out")
+        let watch = try sandbox.start(["watch", "--json"], output: "watch.jsonl")
+        try await Self.waitForQueues(sandbox, ["chronicle.orchestrator", "chronicle.hotel", "chronicle.flight"])
+        try await Task.sleep(for: .seconds(1))  // the watch's tap
+
+        let trips = (1...100).map { String(format: "e2e-%03d", $0) }
+        var lines = trips.map { startTrip($0) }
+        // Bad input among them: not JSON; a StartTrip that names its trip but books no nights.
+        lines.insert("this is not json", at: 50)
+        lines.insert(startTrip("e2e-bad", nights: 0), at: 70)
+        try sandbox.amqpPublish(exchange: "chronicle.commands", routingKey: "trip.start", lines: lines)
+
+        var running = -1
+        for _ in 0..<1_200 {
+            let (_, list) = try sandbox.chronicle("list", "--limit", "1000")
+            let rows = list.split(separator: "\n").dropFirst()
+            running = rows.filter { $0.contains(" running ") }.count
+            if rows.count == 100 && running == 0 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(running == 0, "trips still running")
+
+        let (verifyStatus, verify) = try sandbox.chronicle("verify")
+        #expect(verifyStatus == 0, "\(verify)")
+        #expect(verify.hasPrefix("verify: OK"))
+        let counts = verify.components(separatedBy: " — ")[1].components(separatedBy: ";")[0]
+        let total = counts.split(separator: ",").compactMap {
+            Int($0.trimmingCharacters(in: .whitespaces).split(separator: " ")[0])
+        }.reduce(0, +)
+        #expect(total == 100, "\(verify)")
+        #expect(counts.contains("booked"))
+
+        try await Task.sleep(for: .milliseconds(500))
+        let traffic = sandbox.read("watch.jsonl").split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        #expect(await sandbox.stop(watch) == 0)
+
+        // One booked trip's messages, in causal order.
+        let (_, booked) = try sandbox.chronicle("list", "--status", "completed", "--limit", "1000")
+        let bookedTrip = try #require(
+            trips.first { trip in
+                booked.contains(trip)
+                    && traffic.contains {
+                        $0["tripId"] as? String == trip && $0["routingKey"] as? String == "trip.booked"
+                    }
+            }
+        )
+        let keys = traffic.filter { $0["tripId"] as? String == bookedTrip }.compactMap { $0["routingKey"] as? String }
+        let story = [
+            "trip.start", "hotel.reserve", "hotel.reserved", "flight.reserve", "flight.reserved", "trip.booked",
+        ]
+        let positions = story.map { step in keys.firstIndex(of: step) }
+        #expect(!positions.contains(nil), "\(bookedTrip): \(keys)")
+        #expect(positions.compactMap { $0 } == positions.compactMap { $0 }.sorted(), "\(bookedTrip): \(keys)")
+
+        // Its history, from the store.
+        let (historyStatus, history) = try sandbox.chronicle("history", bookedTrip)
+        #expect(historyStatus == 0)
+        for event in [
+            "orchestrationStarted", "uuidRecorded", "timerFired", "callScheduled", "callCompleted",
+            "orchestrationCompleted",
+        ] {
+            #expect(history.contains(event), "history of \(bookedTrip) lacks \(event)")
+        }
+
+        // The bad input: dead-lettered with its reason; the invalid trip told why on trip.failed.
+        let deadLettered = traffic.compactMap {
+            ($0["headers"] as? [String: String])?["x-chronicle-dead-letter-reason"]
+        }
+        #expect(deadLettered.contains { $0.contains("not JSON") }, "\(deadLettered)")
+        #expect(deadLettered.contains { $0.contains("hotel.nights 0 is not within 1...365") }, "\(deadLettered)")
+        let badFailed = traffic.first {
+            $0["tripId"] as? String == "e2e-bad" && $0["routingKey"] as? String == "trip.failed"
+        }
+        #expect(badFailed != nil)
+
+        #expect(await sandbox.stop(processor) == 0, "chronicle run did not stop cleanly on SIGTERM")
+        #expect(await sandbox.stop(services) == 0, "chronicle services did not stop cleanly on SIGTERM")
+    }
+
+    @Test(
+        "start-trip --wait follows a trip to its outcome, and exits non-zero when it does not book",
+        .timeLimit(.minutes(2)))
+    func startTripWaits() async throws {
+        let sandbox = try Sandbox()
+        try sandbox.start(["run"], output: "run.out")
+        try sandbox.start(["services"], output: "services.out")
+        try await Self.waitForQueues(sandbox, ["chronicle.orchestrator", "chronicle.hotel"])
+
+        let (bookedStatus, booked) = try sandbox.chronicle("start-trip", "--wait", "--trip-id", "wait-1")
+        #expect(bookedStatus == 0, "\(booked)")
+        #expect(booked.hasPrefix("wait-1\ntrip.booked "))
+
+        let (failedStatus, failed) = try sandbox.chronicle("start-trip", "--wait", "--city", "Atlantis")
+        #expect(failedStatus == 1)
+        #expect(failed.contains("trip.failed"))
+        #expect(failed.contains("CityNotServed"))
+
+        let (badStatus, _) = try sandbox.chronicle("start-trip", "--nights", "0")
+        #expect(badStatus != 0)
+    }
+
+    /// Waits until the broker has consumers on `queues` (the processes are up).
+    static func waitForQueues(_ sandbox: Sandbox, _ queues: [String]) async throws {
+        for _ in 0..<600 {
+            let listing =
+                (try? Sandbox.run(
+                    "/usr/sbin/rabbitmqctl",
+                    ["-q", "-n", Sandbox.node, "list_queues", "-p", sandbox.vhost, "name", "consumers"])) ?? ""
+            let ready = queues.allSatisfy { queue in
+                listing.split(separator: "\n").contains { line in
+                    let fields = line.split(separator: "\t")
+                    return fields.count == 2 && fields[0] == queue && (Int(fields[1]) ?? 0) > 0
+                }
+            }
+            if ready { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw E2EFailure("\(queues) have no consumers after 60 s; see \(sandbox.folder.path)")
+    }
+}
