@@ -210,10 +210,7 @@ public final class FakeTravelService: Sendable {
             state.reservations[reservationID] = (tripId, true)
             state.ledger.append(
                 LedgerEntry(tripId: tripId, reservationId: reservationID, action: .reserved, commandId: key, at: now))
-            let body: any Encodable =
-                kind == .hotel
-                ? HotelReserved(commandId: key, tripId: tripId, reservationId: reservationID)
-                : FlightReserved(commandId: key, tripId: tripId, reservationId: reservationID)
+            let body = ReservationConfirmed(commandId: key, tripId: tripId, reservationId: reservationID)
             return .reply(reply("\(prefix)Reserved", "\(kind.rawValue).reserved", body, tripId, key, now))
         case CancelHotel.name where kind == .hotel, CancelFlight.name where kind == .flight:
             guard let tripId = Self.field("tripId", in: command.body),
@@ -225,10 +222,7 @@ public final class FakeTravelService: Sendable {
                     LedgerEntry(
                         tripId: tripId, reservationId: reservationID, action: .cancelled, commandId: key, at: now))
             }
-            let body: any Encodable =
-                kind == .hotel
-                ? HotelCancelled(commandId: key, tripId: tripId, reservationId: reservationID)
-                : FlightCancelled(commandId: key, tripId: tripId, reservationId: reservationID)
+            let body = ReservationConfirmed(commandId: key, tripId: tripId, reservationId: reservationID)
             return .reply(reply("\(prefix)Cancelled", "\(kind.rawValue).cancelled", body, tripId, key, now))
         default:
             return .rejected("the \(kind.rawValue) service takes no \(command.type ?? "untyped") message")

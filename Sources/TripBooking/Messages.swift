@@ -105,20 +105,6 @@ public struct ReserveHotel: Command, Hashable {
     }
 }
 
-/// A room was reserved (`hotel.reserved`).
-public struct HotelReserved: Codable, Hashable, Sendable {
-    /// The message id of the ReserveHotel this answers.
-    public var commandId: String
-    public var tripId: String
-    public var reservationId: String
-
-    public init(commandId: String, tripId: String, reservationId: String) {
-        self.commandId = commandId
-        self.tripId = tripId
-        self.reservationId = reservationId
-    }
-}
-
 /// Cancel a room reservation (`hotel.cancel`). Reply: ``HotelCancelled``; cancelling twice, or cancelling an
 /// unknown reservation, is not an error.
 public struct CancelHotel: Command, Hashable {
@@ -131,19 +117,6 @@ public struct CancelHotel: Command, Hashable {
     public var reservationId: String
 
     public init(tripId: String, reservationId: String) {
-        self.tripId = tripId
-        self.reservationId = reservationId
-    }
-}
-
-/// A room reservation was cancelled (`hotel.cancelled`).
-public struct HotelCancelled: Codable, Hashable, Sendable {
-    public var commandId: String
-    public var tripId: String
-    public var reservationId: String
-
-    public init(commandId: String, tripId: String, reservationId: String) {
-        self.commandId = commandId
         self.tripId = tripId
         self.reservationId = reservationId
     }
@@ -172,19 +145,6 @@ public struct ReserveFlight: Command, Hashable {
     }
 }
 
-/// A seat was reserved (`flight.reserved`).
-public struct FlightReserved: Codable, Hashable, Sendable {
-    public var commandId: String
-    public var tripId: String
-    public var reservationId: String
-
-    public init(commandId: String, tripId: String, reservationId: String) {
-        self.commandId = commandId
-        self.tripId = tripId
-        self.reservationId = reservationId
-    }
-}
-
 /// Cancel a seat reservation (`flight.cancel`). Reply: ``FlightCancelled``.
 public struct CancelFlight: Command, Hashable {
     public typealias Reply = FlightCancelled
@@ -201,8 +161,11 @@ public struct CancelFlight: Command, Hashable {
     }
 }
 
-/// A seat reservation was cancelled (`flight.cancelled`).
-public struct FlightCancelled: Codable, Hashable, Sendable {
+/// A service did what a command asked: the reservation it made or cancelled. The body of `HotelReserved`
+/// (`hotel.reserved`), `HotelCancelled` (`hotel.cancelled`), `FlightReserved` (`flight.reserved`) and
+/// `FlightCancelled` (`flight.cancelled`); the message type tells them apart.
+public struct ReservationConfirmed: Codable, Hashable, Sendable {
+    /// The message id of the command this answers.
     public var commandId: String
     public var tripId: String
     public var reservationId: String
@@ -213,6 +176,15 @@ public struct FlightCancelled: Codable, Hashable, Sendable {
         self.reservationId = reservationId
     }
 }
+
+/// A room was reserved (`hotel.reserved`).
+public typealias HotelReserved = ReservationConfirmed
+/// A room reservation was cancelled (`hotel.cancelled`).
+public typealias HotelCancelled = ReservationConfirmed
+/// A seat was reserved (`flight.reserved`).
+public typealias FlightReserved = ReservationConfirmed
+/// A seat reservation was cancelled (`flight.cancelled`).
+public typealias FlightCancelled = ReservationConfirmed
 
 /// A service could not do what a command asked (`hotel.reservation-failed`, `flight.reservation-failed`).
 /// `error.type` is matched against retry policies' `nonRetryableErrors`.
