@@ -31,6 +31,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Running trips kept in memory; the others are rebuilt from the store when a message comes.")
     var cacheSize = 10_000
 
+    @Option(help: "BookTrip's durable pause before booking starts, e.g. 1s or 0s.")
+    var bookingDelay = DurationArgument(.seconds(1))
+
     @Option(help: "full (a commit survives power loss) or normal (only a crash of the process); see README.")
     var synchronous: SynchronousMode = .full
 
@@ -51,8 +54,10 @@ struct RunCommand: AsyncParsableCommand {
                 url: broker.url, caFile: broker.caFile, topology: .trips(processor: processorConfiguration)),
             logger: logging.logger("chronicle.amqp")
         )
+        var bookTrip = BookTrip()
+        bookTrip.initialDelay = bookingDelay.duration
         let processor = Processor(
-            registry: TripBookingApp.registry(),
+            registry: TripBookingApp.registry(bookTrip),
             store: eventStore,
             transport: transport,
             configuration: processorConfiguration,

@@ -1,0 +1,337 @@
+import ArgumentParser
+import Chronicle
+import ChronicleAMQP
+import Foundation
+import Logging
+import Synchronization
+import TripBooking
+
+/// `chronicle bench`: trip sagas per second through the real processes, with latency percentiles and the
+/// processor's memory.
+struct BenchTrips: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "trips",
+        abstract: "Trip sagas per second through chronicle run and instant services, with latency and memory.",
+        discussion: """
+            Starts `chronicle run` (a new store in a temporary folder, no booking delay) and `chronicle \
+            services` (no latency, no failures) as child processes — the production code paths — then \
+            publishes --trips StartTrips with at most --in-flight unfinished at once, and takes every outcome \
+            from a queue of its own. Prints sagas per second, the latency from publishing a StartTrip to \
+            receiving its trip.booked (p50, p95, p99), the processor's peak resident memory, and the messages \
+            the broker carried per saga. With --waiting N it instead starts N trips that park on a one-hour \
+            timer and prints the processor's memory and the store's bytes per waiting trip. Use a broker (or \
+            vhost) where nothing else runs.
+            """
+    )
+
+    @Option(help: "How many trips.")
+    var trips = 20_000
+
+    @Option(help: "At most this many trips started and not yet ended.")
+    var inFlight = 500
+
+    @Option(help: "Start this many trips that wait an hour, and report memory and store size per waiting trip.")
+    var waiting: Int?
+
+    @Flag(help: "Print the figures as one JSON object.")
+    var json = false
+
+    @Option(help: "The processor's durability: full or normal.")
+    var synchronous: SynchronousMode = .full
+
+    @OptionGroup var broker: BrokerOptions
+
+    func validate() throws {
+        guard trips > 0, inFlight > 0 else { throw ValidationError("--trips and --in-flight must be at least 1.") }
+        if let waiting, waiting <= 0 { throw ValidationError("--waiting must be at least 1.") }
+    }
+
+    func run() async throws {
+        let folder = FileManager.default.temporaryDirectory.appending(
+            path: "chronicle-bench-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let store = folder.appending(path: "chronicle.sqlite").path
+        let parked = waiting != nil
+        let processor = try Child.start(
+            [
+                "run", "--store", store, "--booking-delay", parked ? "3600s" : "0s", "--synchronous",
+                synchronous.rawValue, "--log-level", "warning",
+            ],
+            url: broker.url,
+            log: folder.appending(path: "run.log")
+        )
+        let services = try Child.start(
+            ["services", "--latency", "0ms", "--ledger-dir", folder.path, "--log-level", "warning"],
+            url: broker.url,
+            log: folder.appending(path: "services.log")
+        )
+        defer {
+            processor.terminate()
+            services.terminate()
+        }
+
+        var topology = Topology.chronicle
+        let outcomes = topology.addExclusiveQueue(prefix: "chronicle.bench", bindings: [(Topology.events, "trip.*")])
+        let logger = Logger(label: "chronicle.bench", factory: { StreamLogHandler.standardError(label: $0) })
+        let count = waiting ?? trips
+        let report = try await withTransport(broker: broker, topology: topology, logger: logger) { transport in
+            let deliveries = try await transport.consume(queue: outcomes, prefetch: 2_000)
+            let run = BenchRun(transport: transport, prefix: "bench-\(UUID().uuidString.prefix(6).lowercased())")
+            try await run.warmUp(deliveries: deliveries, processor: processor)
+            if parked {
+                return try await run.park(count, store: store, processor: processor)
+            }
+            return try await run.measure(count, inFlight: inFlight, deliveries: deliveries, processor: processor)
+        }
+        print(json ? report.json : report.text)
+    }
+}
+
+/// The figures a bench run prints.
+struct BenchReport: Sendable {
+    var fields: [(String, String)] = []
+
+    var text: String { fields.map { "\(column($0.0, 34))\($0.1)" }.joined(separator: "\n") }
+
+    var json: String {
+        let object = Dictionary(uniqueKeysWithValues: fields.map { ($0.0, Double($0.1) as Any? ?? $0.1) })
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// One bench run: the publisher and the outcome reader.
+struct BenchRun: Sendable {
+    let transport: AMQPTransport
+    let prefix: String
+
+    func start(_ id: String) throws -> OutgoingMessage {
+        try TripBookingApp.startMessage(TripBookingApp.sampleTrip(id), messageID: "start-\(id)", at: Date())
+    }
+
+    /// One trip end to end, so that every process is up and every queue declared before the clock starts.
+    func warmUp(deliveries: AsyncThrowingStream<[InboundMessage], any Error>, processor: Process) async throws {
+        let id = "\(prefix)-warm-up"
+        let deadline = ContinuousClock.now + .seconds(60)
+        while true {
+            guard processor.isRunning else { throw ValidationError("chronicle run exited; see its log") }
+            do {
+                // Unroutable until the processor has declared its queue.
+                try await transport.publish([start(id)])
+                break
+            } catch  where ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
+        let transport = self.transport
+        let ended = try await withDeadline(.seconds(60)) { () -> Bool? in
+            for try await batch in deliveries {
+                try await transport.acknowledge(batch)
+                if batch.contains(where: { $0.correlationID == id }) { return true }
+            }
+            return nil
+        }
+        guard ended == true else { throw ValidationError("the warm-up trip did not end within 60 s") }
+    }
+
+    func measure(
+        _ count: Int,
+        inFlight: Int,
+        deliveries: AsyncThrowingStream<[InboundMessage], any Error>,
+        processor: Process
+    ) async throws -> BenchReport {
+        let started = StartTimes()
+        var latencies: [Duration] = []
+        latencies.reserveCapacity(count)
+        let window = Window(limit: inFlight)
+        let clock = ContinuousClock()
+        let begin = clock.now
+        let ids = (0..<count).map { String(format: "\(prefix)-%06d", $0) }
+        let progress = Progress(total: count)
+
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                var next = 0
+                while next < ids.count {
+                    let room = await window.acquire(max: min(100, ids.count - next))
+                    let slice = ids[next..<(next + room)]
+                    let now = clock.now
+                    started.record(slice, at: now)
+                    try await transport.publish(try slice.map(start))
+                    next += room
+                }
+            }
+            var ended = 0
+            for try await batch in deliveries {
+                try await transport.acknowledge(batch)
+                let now = clock.now
+                for message in batch {
+                    guard let id = message.correlationID, let at = started.take(id)
+                    else { continue }
+                    latencies.append(now - at)
+                    ended += 1
+                }
+                await window.release(batch.count)
+                progress.show(ended)
+                if ended >= count { break }
+            }
+            group.cancelAll()
+        }
+        let elapsed = clock.now - begin
+        progress.finish()
+        latencies.sort()
+        func percentile(_ p: Double) -> String {
+            let index = min(latencies.count - 1, Int((Double(latencies.count) * p).rounded(.up)) - 1)
+            return String(format: "%.1f", latencies[max(index, 0)].seconds * 1000)
+        }
+        let rate = Double(count) / elapsed.seconds
+        var report = BenchReport()
+        report.fields = [
+            ("trips", "\(count)"),
+            ("in_flight", "\(inFlight)"),
+            ("seconds", String(format: "%.2f", elapsed.seconds)),
+            ("sagas_per_second", String(format: "%.0f", rate)),
+            ("latency_p50_ms", percentile(0.50)),
+            ("latency_p95_ms", percentile(0.95)),
+            ("latency_p99_ms", percentile(0.99)),
+            (
+                "processor_peak_rss_mb",
+                String(format: "%.1f", Double(Child.memory(processor.processIdentifier, "VmHWM")) / 1024)
+            ),
+            ("messages_per_saga", "\(Self.messagesPerSaga)"),
+            ("broker_messages_per_second", String(format: "%.0f", rate * Double(Self.messagesPerSaga))),
+        ]
+        return report
+    }
+
+    /// Messages the broker carries for one booked trip with instant services: StartTrip, the booking delay's
+    /// TimerFired, ReserveHotel, HotelReserved, ReserveFlight, FlightReserved, TripBooked, and the two
+    /// attempts' timeout timers (which enter the delay levels and come back, to be ignored).
+    static let messagesPerSaga = 9
+
+    func park(_ count: Int, store: String, processor: Process) async throws -> BenchReport {
+        let ids = (0..<count).map { String(format: "\(prefix)-w%07d", $0) }
+        let progress = Progress(total: count)
+        var sent = 0
+        for chunk in stride(from: 0, to: ids.count, by: 1_000) {
+            try await transport.publish(try ids[chunk..<min(chunk + 1_000, ids.count)].map(start))
+            sent = min(chunk + 1_000, ids.count)
+            progress.show(sent)
+        }
+        progress.finish()
+        // Wait until the processor has committed them all: the store stops growing.
+        var last = -1
+        var size = 0
+        repeat {
+            try await Task.sleep(for: .seconds(2))
+            last = size
+            size = Child.fileSize(store) + Child.fileSize(store + "-wal")
+        } while size != last
+        var report = BenchReport()
+        let rss = Child.memory(processor.processIdentifier, "VmRSS")
+        report.fields = [
+            ("waiting_trips", "\(count)"),
+            ("processor_rss_mb", String(format: "%.1f", Double(rss) / 1024)),
+            (
+                "processor_peak_rss_mb",
+                String(format: "%.1f", Double(Child.memory(processor.processIdentifier, "VmHWM")) / 1024)
+            ),
+            ("store_bytes", "\(size)"),
+            ("store_bytes_per_waiting_trip", String(format: "%.0f", Double(size) / Double(count))),
+        ]
+        return report
+    }
+}
+
+/// When each trip was published.
+final class StartTimes: Sendable {
+    private let times = Mutex<[String: ContinuousClock.Instant]>([:])
+
+    func record(_ ids: some Sequence<String>, at instant: ContinuousClock.Instant) {
+        times.withLock { for id in ids { $0[id] = instant } }
+    }
+
+    func take(_ id: String) -> ContinuousClock.Instant? {
+        times.withLock { $0.removeValue(forKey: id) }
+    }
+}
+
+/// Bounds the trips in flight.
+actor Window {
+    private var available: Int
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    init(limit: Int) { available = limit }
+
+    /// Waits for room, then takes up to `max` places.
+    func acquire(max: Int) async -> Int {
+        while available == 0 { await withCheckedContinuation { waiters.append($0) } }
+        let taken = Swift.min(max, available)
+        available -= taken
+        return taken
+    }
+
+    func release(_ count: Int) {
+        available += count
+        let woken = waiters
+        waiters.removeAll()
+        for waiter in woken { waiter.resume() }
+    }
+}
+
+/// A progress bar on standard error.
+struct Progress: Sendable {
+    let total: Int
+    let terminal = isatty(STDERR_FILENO) == 1
+
+    func show(_ done: Int) {
+        guard terminal, done % max(1, total / 200) == 0 || done == total else { return }
+        let width = 40
+        let filled = width * done / max(total, 1)
+        let bar = String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled)
+        FileHandle.standardError.write(Data("\r[\(bar)] \(done)/\(total)".utf8))
+    }
+
+    func finish() {
+        if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+}
+
+/// The bench's child processes.
+enum Child {
+    static func start(_ arguments: [String], url: String, log: URL) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["CHRONICLE_AMQP_URL"] = url
+        process.environment = environment
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        return process
+    }
+
+    /// A `/proc/PID/status` memory figure, in KiB (`VmRSS`, `VmHWM`).
+    static func memory(_ pid: Int32, _ field: String) -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
+        for line in status.split(separator: "\n") where line.hasPrefix(field + ":") {
+            return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+        }
+        return 0
+    }
+
+    static func fileSize(_ path: String) -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        let (whole, fraction) = components
+        return Double(whole) + Double(fraction) / 1e18
+    }
+}
