@@ -15,7 +15,9 @@ extension FakeTravelService {
         beforeBatch: @Sendable () async throws -> Void = {}
     ) async throws {
         let deliveries = try await transport.consume(queue: queue, prefetch: prefetch)
-        for try await batch in deliveries {
+        let batches = DeliveryBatches()
+        async let pumping: Void = batches.pump(deliveries)
+        while let batch = try await batches.next() {
             try await beforeBatch()
             let now = Date()
             var replies: [OutgoingMessage] = []
@@ -47,5 +49,6 @@ extension FakeTravelService {
             for (command, reason) in rejected { try await transport.deadLetter(command, reason: reason) }
             try await transport.acknowledge(handled)
         }
+        await pumping
     }
 }

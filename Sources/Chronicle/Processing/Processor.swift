@@ -45,10 +45,15 @@ public final class Processor: Sendable {
         try await recover()
         let deliveries = try await transport.consume(queue: configuration.queue, prefetch: configuration.prefetch)
         logger.info("processing", metadata: ["chronicle.queue": "\(configuration.queue)"])
-        for try await batch in deliveries {
-            // An unstructured task does not inherit the cancellation of run(): the batch runs to its end.
-            _ = try await Task { try await self.handle(batch) }.value
-            if Task.isCancelled { break }
+        let batches = DeliveryBatches()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await batches.pump(deliveries) }
+            while let batch = try await batches.next() {
+                // An unstructured task does not inherit the cancellation of run(): the batch runs to its end.
+                _ = try await Task { try await self.handle(batch) }.value
+                if Task.isCancelled { break }
+            }
+            group.cancelAll()
         }
     }
 
