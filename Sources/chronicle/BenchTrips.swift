@@ -78,7 +78,7 @@ struct BenchTrips: AsyncParsableCommand {
         let report = try await withTransport(broker: broker, topology: topology, logger: logger) { transport in
             let deliveries = try await transport.consume(queue: outcomes, prefetch: 2_000)
             let run = BenchRun(transport: transport, prefix: "bench-\(UUID().uuidString.prefix(6).lowercased())")
-            try await run.warmUp(deliveries: deliveries, processor: processor)
+            try await run.warmUp(deliveries: deliveries, processor: processor, toTheEnd: !parked)
             if parked {
                 return try await run.park(count, store: store, processor: processor)
             }
@@ -110,8 +110,13 @@ struct BenchRun: Sendable {
         try TripBookingApp.startMessage(TripBookingApp.sampleTrip(id), messageID: "start-\(id)", at: Date())
     }
 
-    /// One trip end to end, so that every process is up and every queue declared before the clock starts.
-    func warmUp(deliveries: AsyncThrowingStream<[InboundMessage], any Error>, processor: Process) async throws {
+    /// One trip end to end, so that every process is up and every queue declared before the clock starts; with
+    /// `toTheEnd` false, only until the processor takes starts (parked trips never end).
+    func warmUp(
+        deliveries: AsyncThrowingStream<[InboundMessage], any Error>,
+        processor: Process,
+        toTheEnd: Bool = true
+    ) async throws {
         let id = "\(prefix)-warm-up"
         let deadline = ContinuousClock.now + .seconds(60)
         while true {
@@ -124,6 +129,7 @@ struct BenchRun: Sendable {
                 try await Task.sleep(for: .milliseconds(200))
             }
         }
+        guard toTheEnd else { return }
         let transport = self.transport
         let ended = try await withDeadline(.seconds(60)) { () -> Bool? in
             for try await batch in deliveries {
