@@ -53,6 +53,9 @@ public final class AMQPTransport: Transport, Service {
         }
     }
 
+    /// How many connections were opened so far: 1 after connecting, more after each reconnect.
+    public var connections: UInt64 { driver.connections.load(ordering: .relaxed) }
+
     /// Shuts down as a graceful shutdown of the service group would.
     public func shutdown() {
         driver.submit(.shutdown(graceful: true))

@@ -5,6 +5,10 @@ import Logging
 import Synchronization
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The broker the integration tests use: `CHRONICLE_AMQP_URL`, else the local one `make test` starts.
 ///
 /// Each test gets its own virtual host (made and removed with rabbitmqctl), so the fixed names of the wire
@@ -39,6 +43,37 @@ enum Broker {
             throw TestFailure("\(executable) \(arguments.joined(separator: " ")) failed: \(text)")
         }
         return text
+    }
+
+    /// Runs a script of scripts/ (or an absolute path) and waits for it on a thread of its own, so the
+    /// cooperative pool never blocks. posix_spawn and waitpid rather than Foundation's Process, whose exit
+    /// monitoring missed the exit of a script that starts a detached daemon (the broker).
+    static func script(_ name: String, _ arguments: String...) async throws {
+        let executable = name.hasPrefix("/") ? name : scripts.appendingPathComponent(name).path
+        let status = try await withCheckedThrowingContinuation {
+            (continuation: CheckedContinuation<Int32, any Error>) in
+            let thread = Thread {
+                let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+                defer { for pointer in argv { free(pointer) } }
+                var actions = posix_spawn_file_actions_t()
+                posix_spawn_file_actions_init(&actions)
+                defer { posix_spawn_file_actions_destroy(&actions) }
+                posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+                posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+                posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+                var pid: pid_t = 0
+                let spawned = posix_spawn(&pid, executable, &actions, nil, argv, environ)
+                guard spawned == 0 else {
+                    continuation.resume(throwing: TestFailure("cannot run \(executable): errno \(spawned)"))
+                    return
+                }
+                var status: Int32 = 0
+                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+                continuation.resume(returning: status)
+            }
+            thread.start()
+        }
+        guard status == 0 else { throw TestFailure("\(name) \(arguments) exited with status \(status)") }
     }
 
     /// A fresh virtual host the default user may use, removed after `body`.

@@ -36,6 +36,8 @@ final class ConnectionDriver: @unchecked Sendable {
     private let wakeRead: Int32
     private let wakeWrite: Int32
     private let nextConsumerID = Atomic<Int>(1)
+    /// ``generation`` as other threads may read it.
+    let connections = Atomic<UInt64>(0)
 
     // Thread-confined state.
     private var connection: AMQPConnection?
@@ -182,6 +184,7 @@ final class ConnectionDriver: @unchecked Sendable {
         try connection.selectConfirms(Self.publishChannel)
         self.connection = connection
         generation += 1
+        connections.store(generation, ordering: .relaxed)
         lowestSequence = 1
         nextSequence = 1
         lastActivity = .now
