@@ -9,6 +9,10 @@ import Testing
     import Glibc
 #endif
 
+/// Every test that talks to the broker, one at a time: some restart the broker or drop its connections,
+/// and the delay tests measure timing. Each test still has its own virtual host.
+@Suite(.serialized) struct BrokerTests {}
+
 /// The broker the integration tests use: `CHRONICLE_AMQP_URL`, else the local one `make test` starts.
 ///
 /// Each test gets its own virtual host (made and removed with rabbitmqctl), so the fixed names of the wire

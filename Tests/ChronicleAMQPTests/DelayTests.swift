@@ -4,90 +4,92 @@ import Testing
 
 @testable import ChronicleAMQP
 
-/// Delayed delivery through the TTL levels, on a real broker.
-@Suite(.serialized, .timeLimit(.minutes(3)))
-struct DelayTests {
-    static func topology() -> Topology {
-        var topology = Topology.chronicle
-        topology.addQueue("delayed")
-        return topology
-    }
+extension BrokerTests {
+    /// Delayed delivery through the TTL levels, on a real broker.
+    @Suite(.serialized, .timeLimit(.minutes(3)))
+    struct DelayTests {
+        static func topology() -> Topology {
+            var topology = Topology.chronicle
+            topology.addQueue("delayed")
+            return topology
+        }
 
-    @Test func randomDelaysArriveOnTimeAndInOrder() async throws {
-        try await Broker.withVirtualHost { vhost in
-            let configuration = try Broker.configuration(vhost: vhost, topology: Self.topology())
-            try await Broker.withTransport(configuration) { transport in
-                let collector = Collector(try await transport.consume(queue: "delayed", prefetch: 500))
-                let start = Date().addingTimeInterval(0.2)
-                var generator = SystemRandomNumberGenerator()
-                let delays = (0..<200).map { _ in Double.random(in: 0...5, using: &generator) }
-                // Longest first: a short delay published later must not wait behind it.
-                let messages = delays.enumerated().sorted { $0.element > $1.element }.map { index, delay in
-                    message("d\(index)", to: "delayed", deliverAt: start.addingTimeInterval(delay))
-                }
-                try await transport.publish(messages)
-                let arrivals = try await collector.wait(for: 200, timeout: .seconds(15)).count
-                #expect(arrivals == 200)
-                let due = Dictionary(uniqueKeysWithValues: messages.map { ($0.id, $0.deliverAt!) })
-                var lateness: [Double] = []
-                for arrival in collector.arrivals {
-                    let dueAt = try #require(due[arrival.message.messageID ?? ""])
-                    let late = arrival.at.timeIntervalSince(dueAt)
-                    lateness.append(late)
-                    #expect(late >= 0, "\(arrival.message.messageID!) came \(-late) s early")
-                    #expect(late <= 0.25, "\(arrival.message.messageID!) came \(late) s late")
-                    #expect(arrival.message.exchange == "")
-                    #expect(arrival.message.routingKey == "delayed")
-                }
-                // Due order: each message travels its own path through the levels, so two due a few
-                // milliseconds apart may swap; none may overtake one due more than `tolerance` before it.
-                let tolerance = 0.05
-                let order = collector.arrivals.map { due[$0.message.messageID!]! }
-                var latestDue = order[0]
-                var worstInversion = 0.0
-                for dueAt in order {
-                    worstInversion = max(worstInversion, latestDue.timeIntervalSince(dueAt))
-                    latestDue = max(latestDue, dueAt)
-                }
-                #expect(
-                    worstInversion <= tolerance,
-                    "a message came \(Int(worstInversion * 1000)) ms of due time after one due later")
-                if ProcessInfo.processInfo.environment["CHRONICLE_TEST_DELAYS"] != nil {
-                    for arrival in collector.arrivals {
-                        let dueAt = due[arrival.message.messageID!]!
-                        print(
-                            "due +\(Int(dueAt.timeIntervalSince(start) * 1000)) late \(Int(arrival.at.timeIntervalSince(dueAt) * 1000))"
-                        )
+        @Test func randomDelaysArriveOnTimeAndInOrder() async throws {
+            try await Broker.withVirtualHost { vhost in
+                let configuration = try Broker.configuration(vhost: vhost, topology: Self.topology())
+                try await Broker.withTransport(configuration) { transport in
+                    let collector = Collector(try await transport.consume(queue: "delayed", prefetch: 500))
+                    let start = Date().addingTimeInterval(0.2)
+                    var generator = SystemRandomNumberGenerator()
+                    let delays = (0..<200).map { _ in Double.random(in: 0...5, using: &generator) }
+                    // Longest first: a short delay published later must not wait behind it.
+                    let messages = delays.enumerated().sorted { $0.element > $1.element }.map { index, delay in
+                        message("d\(index)", to: "delayed", deliverAt: start.addingTimeInterval(delay))
                     }
+                    try await transport.publish(messages)
+                    let arrivals = try await collector.wait(for: 200, timeout: .seconds(15)).count
+                    #expect(arrivals == 200)
+                    let due = Dictionary(uniqueKeysWithValues: messages.map { ($0.id, $0.deliverAt!) })
+                    var lateness: [Double] = []
+                    for arrival in collector.arrivals {
+                        let dueAt = try #require(due[arrival.message.messageID ?? ""])
+                        let late = arrival.at.timeIntervalSince(dueAt)
+                        lateness.append(late)
+                        #expect(late >= 0, "\(arrival.message.messageID!) came \(-late) s early")
+                        #expect(late <= 0.25, "\(arrival.message.messageID!) came \(late) s late")
+                        #expect(arrival.message.exchange == "")
+                        #expect(arrival.message.routingKey == "delayed")
+                    }
+                    // Due order: each message travels its own path through the levels, so two due a few
+                    // milliseconds apart may swap; none may overtake one due more than `tolerance` before it.
+                    let tolerance = 0.05
+                    let order = collector.arrivals.map { due[$0.message.messageID!]! }
+                    var latestDue = order[0]
+                    var worstInversion = 0.0
+                    for dueAt in order {
+                        worstInversion = max(worstInversion, latestDue.timeIntervalSince(dueAt))
+                        latestDue = max(latestDue, dueAt)
+                    }
+                    #expect(
+                        worstInversion <= tolerance,
+                        "a message came \(Int(worstInversion * 1000)) ms of due time after one due later")
+                    if ProcessInfo.processInfo.environment["CHRONICLE_TEST_DELAYS"] != nil {
+                        for arrival in collector.arrivals {
+                            let dueAt = due[arrival.message.messageID!]!
+                            print(
+                                "due +\(Int(dueAt.timeIntervalSince(start) * 1000)) late \(Int(arrival.at.timeIntervalSince(dueAt) * 1000))"
+                            )
+                        }
+                    }
+                    lateness.sort()
+                    print(
+                        "delays: lateness median \(Int(lateness[100] * 1000)) ms, "
+                            + "p99 \(Int(lateness[197] * 1000)) ms, max \(Int(lateness[199] * 1000)) ms, "
+                            + "worst order inversion \(Int(worstInversion * 1000)) ms")
                 }
-                lateness.sort()
-                print(
-                    "delays: lateness median \(Int(lateness[100] * 1000)) ms, "
-                        + "p99 \(Int(lateness[197] * 1000)) ms, max \(Int(lateness[199] * 1000)) ms, "
-                        + "worst order inversion \(Int(worstInversion * 1000)) ms")
             }
         }
-    }
 
-    @Test func delaysMustTargetAQueueAndStayInRange() async throws {
-        try await Broker.withVirtualHost { vhost in
-            let configuration = try Broker.configuration(vhost: vhost, topology: Self.topology())
-            try await Broker.withTransport(configuration) { transport in
-                let later = Date().addingTimeInterval(60)
-                await #expect(throws: AMQPError.self) {
+        @Test func delaysMustTargetAQueueAndStayInRange() async throws {
+            try await Broker.withVirtualHost { vhost in
+                let configuration = try Broker.configuration(vhost: vhost, topology: Self.topology())
+                try await Broker.withTransport(configuration) { transport in
+                    let later = Date().addingTimeInterval(60)
+                    await #expect(throws: AMQPError.self) {
+                        try await transport.publish([
+                            message("x", to: "trip.start", exchange: Topology.commands, deliverAt: later)
+                        ])
+                    }
+                    await #expect(throws: AMQPError.self) {
+                        try await transport.publish([
+                            message("y", to: "delayed", deliverAt: Date().addingTimeInterval(3 * 365 * 86_400))
+                        ])
+                    }
+                    // A year is in range.
                     try await transport.publish([
-                        message("x", to: "trip.start", exchange: Topology.commands, deliverAt: later)
+                        message("z", to: "delayed", deliverAt: Date().addingTimeInterval(366 * 86_400))
                     ])
                 }
-                await #expect(throws: AMQPError.self) {
-                    try await transport.publish([
-                        message("y", to: "delayed", deliverAt: Date().addingTimeInterval(3 * 365 * 86_400))
-                    ])
-                }
-                // A year is in range.
-                try await transport.publish([
-                    message("z", to: "delayed", deliverAt: Date().addingTimeInterval(366 * 86_400))
-                ])
             }
         }
     }

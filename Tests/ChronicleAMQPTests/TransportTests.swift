@@ -3,187 +3,191 @@ import ChronicleAMQP
 import Foundation
 import Testing
 
-/// The transport against a real broker. Serialized: some tests restart the broker or close its connections.
-@Suite(.serialized, .timeLimit(.minutes(3)))
-struct TransportTests {
-    /// The wire contract plus the queues a test uses, without delay levels unless asked.
-    static func topology(queues: [String], delays: Bool = false) -> Topology {
-        var topology = Topology.chronicle
-        if !delays { topology.delays = nil }
-        for queue in queues { topology.addQueue(queue, boundTo: Topology.commands, routingKeys: ["test.\(queue)"]) }
-        return topology
-    }
+extension BrokerTests {
+    /// The transport against a real broker. Serialized: some tests restart the broker or close its connections.
+    @Suite(.serialized, .timeLimit(.minutes(3)))
+    struct TransportTests {
+        /// The wire contract plus the queues a test uses, without delay levels unless asked.
+        static func topology(queues: [String], delays: Bool = false) -> Topology {
+            var topology = Topology.chronicle
+            if !delays { topology.delays = nil }
+            for queue in queues { topology.addQueue(queue, boundTo: Topology.commands, routingKeys: ["test.\(queue)"]) }
+            return topology
+        }
 
-    @Test func roundTripKeepsEveryPropertyAndHeader() async throws {
-        try await Broker.withVirtualHost { vhost in
-            let configuration = try Broker.configuration(vhost: vhost, topology: Self.topology(queues: ["rt"]))
-            try await Broker.withTransport(configuration) { transport in
-                let collector = Collector(try await transport.consume(queue: "rt", prefetch: 10))
-                let sent = OutgoingMessage(
-                    id: "m-1", exchange: Topology.commands, routingKey: "test.rt", type: "ReserveHotel",
-                    correlationID: "trip-42", timestamp: Date(timeIntervalSince1970: 1_700_000_123),
-                    headers: ["attempt": "2", "x-call-id": "call-7", "unicode": "héllo ✓"],
-                    body: Data("{\"city\":\"Lyon\"}".utf8))
-                try await transport.publish([sent])
-                let received = try #require(try await collector.wait(for: 1, timeout: .seconds(5)).first)
-                #expect(received.messageID == "m-1")
-                #expect(received.type == "ReserveHotel")
-                #expect(received.correlationID == "trip-42")
-                #expect(received.contentType == "application/json")
-                #expect(received.timestamp == Date(timeIntervalSince1970: 1_700_000_123))
-                #expect(received.headers == sent.headers)
-                #expect(received.body == sent.body)
-                #expect(received.exchange == Topology.commands)
-                #expect(received.routingKey == "test.rt")
-                #expect(!received.redelivered)
-                try await transport.acknowledge([received])
+        @Test func roundTripKeepsEveryPropertyAndHeader() async throws {
+            try await Broker.withVirtualHost { vhost in
+                let configuration = try Broker.configuration(vhost: vhost, topology: Self.topology(queues: ["rt"]))
+                try await Broker.withTransport(configuration) { transport in
+                    let collector = Collector(try await transport.consume(queue: "rt", prefetch: 10))
+                    let sent = OutgoingMessage(
+                        id: "m-1", exchange: Topology.commands, routingKey: "test.rt", type: "ReserveHotel",
+                        correlationID: "trip-42", timestamp: Date(timeIntervalSince1970: 1_700_000_123),
+                        headers: ["attempt": "2", "x-call-id": "call-7", "unicode": "héllo ✓"],
+                        body: Data("{\"city\":\"Lyon\"}".utf8))
+                    try await transport.publish([sent])
+                    let received = try #require(try await collector.wait(for: 1, timeout: .seconds(5)).first)
+                    #expect(received.messageID == "m-1")
+                    #expect(received.type == "ReserveHotel")
+                    #expect(received.correlationID == "trip-42")
+                    #expect(received.contentType == "application/json")
+                    #expect(received.timestamp == Date(timeIntervalSince1970: 1_700_000_123))
+                    #expect(received.headers == sent.headers)
+                    #expect(received.body == sent.body)
+                    #expect(received.exchange == Topology.commands)
+                    #expect(received.routingKey == "test.rt")
+                    #expect(!received.redelivered)
+                    try await transport.acknowledge([received])
+                }
             }
         }
-    }
 
-    @Test func tenThousandPipelinedPublishesAreAllConfirmed() async throws {
-        try await Broker.withVirtualHost { vhost in
-            let configuration = try Broker.configuration(vhost: vhost, topology: Self.topology(queues: ["bulk"]))
-            try await Broker.withTransport(configuration) { transport in
-                // 20 concurrent callers of 500 messages each share the window of 1,000 unconfirmed.
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for caller in 0..<20 {
-                        group.addTask {
-                            try await transport.publish((0..<500).map { message("\(caller)-\($0)", to: "bulk") })
+        @Test func tenThousandPipelinedPublishesAreAllConfirmed() async throws {
+            try await Broker.withVirtualHost { vhost in
+                let configuration = try Broker.configuration(vhost: vhost, topology: Self.topology(queues: ["bulk"]))
+                try await Broker.withTransport(configuration) { transport in
+                    // 20 concurrent callers of 500 messages each share the window of 1,000 unconfirmed.
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        for caller in 0..<20 {
+                            group.addTask {
+                                try await transport.publish((0..<500).map { message("\(caller)-\($0)", to: "bulk") })
+                            }
                         }
+                        try await group.waitForAll()
                     }
-                    try await group.waitForAll()
-                }
-                let collector = Collector(try await transport.consume(queue: "bulk", prefetch: 1000))
-                var seen = Set<String>()
-                while seen.count < 10_000 {
-                    let messages = try await collector.wait(for: seen.count + 1, timeout: .seconds(20))
-                    let fresh = messages.dropFirst(seen.count)
-                    seen.formUnion(fresh.compactMap(\.messageID))
-                    try await transport.acknowledge(Array(fresh))
-                }
-                #expect(seen.count == 10_000)
-                try await Task.sleep(for: .milliseconds(300))
-                #expect(collector.messages.count == 10_000, "more messages than were published")
-            }
-        }
-    }
-
-    @Test func unroutableAndUnknownExchangeAreErrors() async throws {
-        try await Broker.withVirtualHost { vhost in
-            let configuration = try Broker.configuration(vhost: vhost, topology: Self.topology(queues: ["q"]))
-            try await Broker.withTransport(configuration) { transport in
-                await #expect(throws: AMQPError.self) {
-                    try await transport.publish([message("lost", to: "nobody.listens", exchange: Topology.commands)])
-                }
-                do {
-                    try await transport.publish([message("lost", to: "nobody.listens", exchange: Topology.commands)])
-                } catch let error as AMQPError {
-                    #expect(error.code == .unroutable)
-                    #expect(error.description.contains("nobody.listens"))
-                }
-                do {
-                    try await transport.publish([message("x", to: "q", exchange: "no-such-exchange")])
-                    Issue.record("publishing to a missing exchange succeeded")
-                } catch let error as AMQPError {
-                    #expect(error.code == .channelClosed)
-                }
-                // The channel is reopened: publishing goes on.
-                try await transport.publish([message("ok", to: "test.q", exchange: Topology.commands)])
-            }
-        }
-    }
-
-    @Test func nackedPublishIsAnError() async throws {
-        try await Broker.withVirtualHost { vhost in
-            var topology = Self.topology(queues: [])
-            topology.queues.append(
-                Topology.Queue(
-                    "full", kind: .classic,
-                    arguments: ["x-max-length": .int(1), "x-overflow": .string("reject-publish")]))
-            let configuration = try Broker.configuration(vhost: vhost, topology: topology)
-            try await Broker.withTransport(configuration) { transport in
-                try await transport.publish([message("first", to: "full")])
-                do {
-                    try await transport.publish([message("second", to: "full")])
-                    Issue.record("a publish to a full queue was confirmed")
-                } catch let error as AMQPError {
-                    #expect(error.code == .nacked)
+                    let collector = Collector(try await transport.consume(queue: "bulk", prefetch: 1000))
+                    var seen = Set<String>()
+                    while seen.count < 10_000 {
+                        let messages = try await collector.wait(for: seen.count + 1, timeout: .seconds(20))
+                        let fresh = messages.dropFirst(seen.count)
+                        seen.formUnion(fresh.compactMap(\.messageID))
+                        try await transport.acknowledge(Array(fresh))
+                    }
+                    #expect(seen.count == 10_000)
+                    try await Task.sleep(for: .milliseconds(300))
+                    #expect(collector.messages.count == 10_000, "more messages than were published")
                 }
             }
         }
-    }
 
-    @Test func prefetchIsHonoured() async throws {
-        try await Broker.withVirtualHost { vhost in
-            let configuration = try Broker.configuration(vhost: vhost, topology: Self.topology(queues: ["pf"]))
-            try await Broker.withTransport(configuration) { transport in
-                try await transport.publish((0..<50).map { message("p\($0)", to: "pf") })
-                let collector = Collector(try await transport.consume(queue: "pf", prefetch: 5))
-                let first = try await collector.wait(for: 5, timeout: .seconds(5))
-                try await Task.sleep(for: .milliseconds(500))
-                #expect(collector.messages.count == 5, "more than the prefetch came before any ack")
-                try await transport.acknowledge(Array(first.prefix(5)))
-                try await collector.wait(for: 10, timeout: .seconds(5))
-                try await Task.sleep(for: .milliseconds(300))
-                #expect(collector.messages.count == 10)
-                #expect(collector.messages.map(\.messageID) == (0..<10).map { "p\($0)" })
+        @Test func unroutableAndUnknownExchangeAreErrors() async throws {
+            try await Broker.withVirtualHost { vhost in
+                let configuration = try Broker.configuration(vhost: vhost, topology: Self.topology(queues: ["q"]))
+                try await Broker.withTransport(configuration) { transport in
+                    await #expect(throws: AMQPError.self) {
+                        try await transport.publish([message("lost", to: "nobody.listens", exchange: Topology.commands)]
+                        )
+                    }
+                    do {
+                        try await transport.publish([message("lost", to: "nobody.listens", exchange: Topology.commands)]
+                        )
+                    } catch let error as AMQPError {
+                        #expect(error.code == .unroutable)
+                        #expect(error.description.contains("nobody.listens"))
+                    }
+                    do {
+                        try await transport.publish([message("x", to: "q", exchange: "no-such-exchange")])
+                        Issue.record("publishing to a missing exchange succeeded")
+                    } catch let error as AMQPError {
+                        #expect(error.code == .channelClosed)
+                    }
+                    // The channel is reopened: publishing goes on.
+                    try await transport.publish([message("ok", to: "test.q", exchange: Topology.commands)])
+                }
             }
         }
-    }
 
-    @Test func unackedDeliveriesComeAgainAfterTheConsumerDies() async throws {
-        try await Broker.withVirtualHost { vhost in
-            let configuration = try Broker.configuration(vhost: vhost, topology: Self.topology(queues: ["rd"]))
-            let stale = try await Broker.withTransport(configuration) { transport in
-                try await transport.publish([message("once", to: "rd")])
-                let collector = Collector(try await transport.consume(queue: "rd", prefetch: 10))
-                let first = try #require(try await collector.wait(for: 1, timeout: .seconds(5)).first)
-                #expect(!first.redelivered)
-                return first  // not acked: the transport is cancelled with it outstanding
+        @Test func nackedPublishIsAnError() async throws {
+            try await Broker.withVirtualHost { vhost in
+                var topology = Self.topology(queues: [])
+                topology.queues.append(
+                    Topology.Queue(
+                        "full", kind: .classic,
+                        arguments: ["x-max-length": .int(1), "x-overflow": .string("reject-publish")]))
+                let configuration = try Broker.configuration(vhost: vhost, topology: topology)
+                try await Broker.withTransport(configuration) { transport in
+                    try await transport.publish([message("first", to: "full")])
+                    do {
+                        try await transport.publish([message("second", to: "full")])
+                        Issue.record("a publish to a full queue was confirmed")
+                    } catch let error as AMQPError {
+                        #expect(error.code == .nacked)
+                    }
+                }
             }
-            try await Broker.withTransport(configuration) { transport in
-                let collector = Collector(try await transport.consume(queue: "rd", prefetch: 10))
-                let again = try #require(try await collector.wait(for: 1, timeout: .seconds(5)).first)
-                #expect(again.messageID == "once")
-                #expect(again.redelivered)
-                // An ack for the dead consumer's delivery is skipped rather than acking something else.
-                try await transport.acknowledge([stale])
-                try await transport.acknowledge([again])
-            }
-            #expect(try await Broker.remaining(in: "rd", configuration).isEmpty, "the ack was lost")
         }
-    }
 
-    @Test func deadLetterKeepsTheReason() async throws {
-        try await Broker.withVirtualHost { vhost in
-            let configuration = try Broker.configuration(vhost: vhost, topology: Self.topology(queues: ["in"]))
-            try await Broker.withTransport(configuration) { transport in
-                try await transport.publish([message("bad", to: "test.in", exchange: Topology.commands)])
-                let input = Collector(try await transport.consume(queue: "in", prefetch: 10))
-                let bad = try #require(try await input.wait(for: 1, timeout: .seconds(5)).first)
-                try await transport.deadLetter(bad, reason: "cannot decode StartTrip: missing tripId")
-                let dead = Collector(try await transport.consume(queue: Topology.deadLetter, prefetch: 10))
-                let copy = try #require(try await dead.wait(for: 1, timeout: .seconds(5)).first)
-                #expect(copy.messageID == "bad")
-                #expect(copy.body == bad.body)
-                #expect(copy.headers[ChronicleHeader.deadLetterReason] == "cannot decode StartTrip: missing tripId")
-                #expect(copy.headers[ChronicleHeader.deadLetterExchange] == Topology.commands)
-                #expect(copy.headers[ChronicleHeader.deadLetterRoutingKey] == "test.in")
+        @Test func prefetchIsHonoured() async throws {
+            try await Broker.withVirtualHost { vhost in
+                let configuration = try Broker.configuration(vhost: vhost, topology: Self.topology(queues: ["pf"]))
+                try await Broker.withTransport(configuration) { transport in
+                    try await transport.publish((0..<50).map { message("p\($0)", to: "pf") })
+                    let collector = Collector(try await transport.consume(queue: "pf", prefetch: 5))
+                    let first = try await collector.wait(for: 5, timeout: .seconds(5))
+                    try await Task.sleep(for: .milliseconds(500))
+                    #expect(collector.messages.count == 5, "more than the prefetch came before any ack")
+                    try await transport.acknowledge(Array(first.prefix(5)))
+                    try await collector.wait(for: 10, timeout: .seconds(5))
+                    try await Task.sleep(for: .milliseconds(300))
+                    #expect(collector.messages.count == 10)
+                    #expect(collector.messages.map(\.messageID) == (0..<10).map { "p\($0)" })
+                }
             }
-            #expect(try await Broker.remaining(in: "in", configuration).isEmpty, "the original was not acked")
         }
-    }
 
-    @Test func consumingAMissingQueueThrows() async throws {
-        try await Broker.withVirtualHost { vhost in
-            let configuration = try Broker.configuration(vhost: vhost, topology: Self.topology(queues: []))
-            try await Broker.withTransport(configuration) { transport in
-                do {
-                    _ = try await transport.consume(queue: "missing", prefetch: 1)
-                    Issue.record("consuming a missing queue succeeded")
-                } catch let error as AMQPError {
-                    #expect(error.code == .consumeFailed)
+        @Test func unackedDeliveriesComeAgainAfterTheConsumerDies() async throws {
+            try await Broker.withVirtualHost { vhost in
+                let configuration = try Broker.configuration(vhost: vhost, topology: Self.topology(queues: ["rd"]))
+                let stale = try await Broker.withTransport(configuration) { transport in
+                    try await transport.publish([message("once", to: "rd")])
+                    let collector = Collector(try await transport.consume(queue: "rd", prefetch: 10))
+                    let first = try #require(try await collector.wait(for: 1, timeout: .seconds(5)).first)
+                    #expect(!first.redelivered)
+                    return first  // not acked: the transport is cancelled with it outstanding
+                }
+                try await Broker.withTransport(configuration) { transport in
+                    let collector = Collector(try await transport.consume(queue: "rd", prefetch: 10))
+                    let again = try #require(try await collector.wait(for: 1, timeout: .seconds(5)).first)
+                    #expect(again.messageID == "once")
+                    #expect(again.redelivered)
+                    // An ack for the dead consumer's delivery is skipped rather than acking something else.
+                    try await transport.acknowledge([stale])
+                    try await transport.acknowledge([again])
+                }
+                #expect(try await Broker.remaining(in: "rd", configuration).isEmpty, "the ack was lost")
+            }
+        }
+
+        @Test func deadLetterKeepsTheReason() async throws {
+            try await Broker.withVirtualHost { vhost in
+                let configuration = try Broker.configuration(vhost: vhost, topology: Self.topology(queues: ["in"]))
+                try await Broker.withTransport(configuration) { transport in
+                    try await transport.publish([message("bad", to: "test.in", exchange: Topology.commands)])
+                    let input = Collector(try await transport.consume(queue: "in", prefetch: 10))
+                    let bad = try #require(try await input.wait(for: 1, timeout: .seconds(5)).first)
+                    try await transport.deadLetter(bad, reason: "cannot decode StartTrip: missing tripId")
+                    let dead = Collector(try await transport.consume(queue: Topology.deadLetter, prefetch: 10))
+                    let copy = try #require(try await dead.wait(for: 1, timeout: .seconds(5)).first)
+                    #expect(copy.messageID == "bad")
+                    #expect(copy.body == bad.body)
+                    #expect(copy.headers[ChronicleHeader.deadLetterReason] == "cannot decode StartTrip: missing tripId")
+                    #expect(copy.headers[ChronicleHeader.deadLetterExchange] == Topology.commands)
+                    #expect(copy.headers[ChronicleHeader.deadLetterRoutingKey] == "test.in")
+                }
+                #expect(try await Broker.remaining(in: "in", configuration).isEmpty, "the original was not acked")
+            }
+        }
+
+        @Test func consumingAMissingQueueThrows() async throws {
+            try await Broker.withVirtualHost { vhost in
+                let configuration = try Broker.configuration(vhost: vhost, topology: Self.topology(queues: []))
+                try await Broker.withTransport(configuration) { transport in
+                    do {
+                        _ = try await transport.consume(queue: "missing", prefetch: 1)
+                        Issue.record("consuming a missing queue succeeded")
+                    } catch let error as AMQPError {
+                        #expect(error.code == .consumeFailed)
+                    }
                 }
             }
         }
