@@ -183,7 +183,7 @@ public final class BatchProcessor: Sendable {
         cache.withLock { cache in
             for (id, instance, version) in touched {
                 let appended = batch.appends.first { $0.instanceID == id }?.events.count ?? 0
-                cache.put(id, instance: instance, version: version + appended)
+                cache.put(id, instance: instance, version: version + appended, now: now)
             }
         }
         outcome.publish = batch.outbox

@@ -1,7 +1,10 @@
+import Foundation
+
 /// Keeps the most recently used instances in memory, so that a reply to a hot instance needs no replay.
 ///
 /// Bounded: when full, the least recently used instance is unloaded (its suspended code released) and
-/// rebuilt from history when it is next needed. Finished instances are not kept.
+/// rebuilt from history when it is next needed. Finished instances are not kept, nor instances that wait
+/// only for a timer further away than ``parkAfter``: a waiting saga costs no memory.
 struct InstanceCache: Sendable {
     struct Entry: Sendable {
         var instance: OrchestrationInstance
@@ -11,10 +14,15 @@ struct InstanceCache: Sendable {
     }
 
     let capacity: Int
+    /// Instances expecting no input sooner than this are unloaded rather than kept.
+    let parkAfter: Duration
     private var entries: [InstanceID: Entry] = [:]
     private var clock: UInt64 = 0
 
-    init(capacity: Int) { self.capacity = max(capacity, 0) }
+    init(capacity: Int, parkAfter: Duration = .seconds(30)) {
+        self.capacity = max(capacity, 0)
+        self.parkAfter = parkAfter
+    }
 
     var count: Int { entries.count }
 
@@ -22,8 +30,11 @@ struct InstanceCache: Sendable {
 
     /// Keeps `instance` (unless it is finished or the cache holds nothing), evicting the least recently used
     /// ones beyond capacity.
-    mutating func put(_ id: InstanceID, instance: OrchestrationInstance, version: Int) {
-        guard instance.status == .running, capacity > 0 else {
+    mutating func put(_ id: InstanceID, instance: OrchestrationInstance, version: Int, now: Date) {
+        let expected = instance.expectedInputAt
+        guard instance.status == .running, capacity > 0, let expected,
+            expected.timeIntervalSince(now) < Double(parkAfter.components.seconds)
+        else {
             instance.unload()
             return
         }

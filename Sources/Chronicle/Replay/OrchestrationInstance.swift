@@ -79,6 +79,10 @@ public final class OrchestrationInstance: Sendable {
     /// The instance's status as of the last activation.
     public var status: InstanceStatus { driver.withLock { $0.status } }
 
+    /// When the instance can next expect an input: the time of the last activation if it awaits a reply,
+    /// else its soonest timer; `nil` when it awaits nothing (it is finished).
+    public var expectedInputAt: Date? { context.state.withLock { $0.expectedInputAt } }
+
     /// Applies one input (a start, a reply, a timer firing) and runs the code until it waits again.
     ///
     /// - Parameters:

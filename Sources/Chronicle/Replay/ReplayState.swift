@@ -71,6 +71,8 @@ struct ReplayState: Sendable {
     var waiters: [WaitKey: CheckedContinuation<WaitResult, Never>] = [:]
     /// Call attempts with a timeout timer armed, so it can be cancelled when the reply comes first.
     var armedTimeouts: Set<WaitKey> = []
+    /// When each durable sleep is due, by step.
+    var timersDue: [Int: Date] = [:]
 
     var newEvents: [HistoryEvent] = []
     var commands: [ScheduledCall] = []
@@ -103,6 +105,7 @@ struct ReplayState: Sendable {
             if case .callScheduled(let step, let attempt, _, .some) = recorded.kind {
                 armedTimeouts.insert(.call(step: step, attempt: attempt))
             }
+            if case .timerScheduled(let step, let fireAt) = recorded.kind { timersDue[step] = fireAt }
             return recorded.kind
         }
         if undeliveredInputs > 0 || recordedDecisions.keys.contains(.terminal) {
@@ -114,6 +117,7 @@ struct ReplayState: Sendable {
         switch kind {
         case .timerScheduled(let step, let fireAt):
             timers.append(TimerRequest(id: .sleep(step: step), fireAt: fireAt))
+            timersDue[step] = fireAt
         case .callScheduled(let step, let attempt, let command, let timeoutAt):
             commands.append(ScheduledCall(step: step, attempt: attempt, command: command, timeoutAt: timeoutAt))
             if let timeoutAt {
@@ -165,6 +169,7 @@ struct ReplayState: Sendable {
             return nil
         }
         guard let waiter = waiters.removeValue(forKey: key) else { return nil }
+        if case .timer(let step) = key { timersDue[step] = nil }
         if case .call(let step, let attempt) = key, armedTimeouts.remove(key) != nil {
             if case .callTimedOut = input {
             } else {
@@ -172,6 +177,19 @@ struct ReplayState: Sendable {
             }
         }
         return (waiter, result)
+    }
+
+    /// The soonest moment an input can be expected: now if a call is awaited (its reply can come any time),
+    /// else the soonest awaited timer; `nil` if nothing is awaited.
+    var expectedInputAt: Date? {
+        var soonest: Date?
+        for key in waiters.keys {
+            switch key {
+            case .call: return now
+            case .timer(let step): soonest = timersDue[step].map { min(soonest ?? $0, $0) } ?? soonest
+            }
+        }
+        return soonest
     }
 
     mutating func diverge(step: Int?, recorded: String, requested: String) -> NonDeterminismError {
