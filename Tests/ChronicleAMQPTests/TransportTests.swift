@@ -1,6 +1,7 @@
 import Chronicle
 import ChronicleAMQP
 import Foundation
+import Logging
 import Testing
 
 extension BrokerTests {
@@ -175,6 +176,54 @@ extension BrokerTests {
                     #expect(copy.headers[ChronicleHeader.deadLetterRoutingKey] == "test.in")
                 }
                 #expect(try await Broker.remaining(in: "in", configuration).isEmpty, "the original was not acked")
+            }
+        }
+
+        @Test func gracefulShutdownLetsWhatWasHandedOutBeAckedThenCloses() async throws {
+            try await Broker.withVirtualHost { vhost in
+                let configuration = try Broker.configuration(vhost: vhost, topology: Self.topology(queues: ["gs"]))
+                var logger = Logger(label: "chronicle.amqp.test")
+                logger.logLevel = .critical
+                let transport = AMQPTransport(configuration: configuration, logger: logger)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await transport.run() }
+                    try await transport.publish([message("g1", to: "gs"), message("g2", to: "gs")])
+                    var received: [InboundMessage] = []
+                    for try await batch in try await transport.consume(queue: "gs", prefetch: 1) {
+                        received += batch
+                        // Shut down while holding one delivery: the stream ends, the ack still goes through.
+                        transport.shutdown()
+                    }
+                    #expect(received.map(\.messageID) == ["g1"], "deliveries kept coming after the shutdown")
+                    try await transport.acknowledge(received)
+                    try await group.waitForAll()  // run() returns once nothing is outstanding
+                }
+                await #expect(throws: AMQPError.self) { try await transport.publish([message("late", to: "gs")]) }
+                let left = try await Broker.remaining(in: "gs", configuration)
+                #expect(left.map(\.messageID) == ["g2"], "the acked delivery came again, or g2 was lost")
+            }
+        }
+
+        @Test func connectionErrorsNeverShowThePassword() async throws {
+            var refused = try Broker.configuration(vhost: "/", topology: Topology())
+            refused.endpoint.password = "s3cret-pw"
+            refused.endpoint.port = 1
+            refused.initialConnectTimeout = .zero
+            var badLogin = try Broker.configuration(vhost: "/", topology: Topology())
+            badLogin.endpoint.password = "s3cret-pw"
+            for (configuration, code) in [
+                (refused, AMQPError.Code.connectionFailed), (badLogin, .authenticationFailed),
+            ] {
+                var logger = Logger(label: "chronicle.amqp.test")
+                logger.logLevel = .critical
+                let transport = AMQPTransport(configuration: configuration, logger: logger)
+                do {
+                    try await transport.run()
+                    Issue.record("connected with a wrong port or password")
+                } catch let error as AMQPError {
+                    #expect(error.code == code)
+                    #expect(!error.description.contains("s3cret"), "\(error)")
+                }
             }
         }
 
