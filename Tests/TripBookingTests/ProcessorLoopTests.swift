@@ -2,6 +2,7 @@ import Chronicle
 import ChronicleTesting
 import Foundation
 import Logging
+import Synchronization
 import Testing
 import TripBooking
 
@@ -69,5 +70,77 @@ struct ProcessorLoopTests {
         #expect(outcomes == Array(repeating: "TripBooked", count: trips.count))
         #expect(hotel.ledger.count == trips.count)
         #expect(flight.ledger.count == trips.count)
+    }
+}
+
+/// A store whose commits fail while `full` is set, as on a full disk.
+final class FillableStore: EventStore, Sendable {
+    let inner = InMemoryEventStore()
+    let full = Mutex(false)
+
+    func commit(_ batch: CommitBatch) async throws {
+        if full.withLock({ $0 }) { throw EventStoreError(.storageFull, "the disk is full (test)") }
+        try await inner.commit(batch)
+    }
+    func load(_ id: InstanceID) async throws -> StoredInstance? { try await inner.load(id) }
+    func appliedMessageIDs(among ids: [String]) async throws -> Set<String> {
+        try await inner.appliedMessageIDs(among: ids)
+    }
+    func pendingOutbox(limit: Int) async throws -> [OutgoingMessage] { try await inner.pendingOutbox(limit: limit) }
+    func removeFromOutbox(_ ids: [String]) async throws { try await inner.removeFromOutbox(ids) }
+    func outboxDepth() async throws -> Int { try await inner.outboxDepth() }
+    func instances(status: InstanceStatus?, limit: Int) async throws -> [InstanceRecord] {
+        try await inner.instances(status: status, limit: limit)
+    }
+    func timers(state: TimerState, dueBefore: Date?, limit: Int) async throws -> [TimerRecord] {
+        try await inner.timers(state: state, dueBefore: dueBefore, limit: limit)
+    }
+    func purge(finishedBefore date: Date) async throws -> Int { try await inner.purge(finishedBefore: date) }
+}
+
+@Suite("The processor when the store cannot commit")
+struct FullStoreTests {
+    @Test(
+        "a full disk holds the batch unacknowledged; when space returns the trip goes on; a shutdown does not wait for it",
+        .timeLimit(.minutes(1)))
+    func fullDisk() async throws {
+        let broker = InMemoryBroker()
+        let configuration = ProcessorConfiguration()
+        broker.bind(queue: configuration.queue, exchange: configuration.commandsExchange, pattern: "trip.start")
+        broker.bind(queue: "outcomes", exchange: configuration.eventsExchange, pattern: "trip.*")
+        let transport = InMemoryTransport(broker: broker)
+        let store = FillableStore()
+        store.full.withLock { $0 = true }
+        var bookTrip = BookTrip()
+        bookTrip.initialDelay = .milliseconds(10)
+        let processor = Processor(
+            registry: TripBookingApp.registry(bookTrip),
+            store: store,
+            transport: transport,
+            configuration: configuration,
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
+        let running = Task { try await processor.run() }
+        try await transport.publish([try TripBookingApp.startMessage(TripBookingApp.sampleTrip("full"), at: Date())])
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(try await store.load("full") == nil)
+        #expect(broker.depth(of: configuration.queue) == 0)  // taken, but not acknowledged
+
+        // Space returns: the held batch commits and the trip goes on (no services here: it waits on the hotel).
+        store.full.withLock { $0 = false }
+        for _ in 0..<100 where try await store.load("full")?.events.count ?? 0 < 5 {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(try await store.load("full")?.events.map(\.kind.name).contains("callScheduled") == true)
+
+        // Full again, with a new start held: cancelling run() returns without waiting for the disk.
+        store.full.withLock { $0 = true }
+        try await transport.publish([try TripBookingApp.startMessage(TripBookingApp.sampleTrip("held"), at: Date())])
+        try await Task.sleep(for: .milliseconds(300))
+        let cancelled = ContinuousClock.now
+        running.cancel()
+        _ = try? await running.value
+        #expect(ContinuousClock.now - cancelled < .seconds(5))
+        #expect(try await store.load("held") == nil)
     }
 }

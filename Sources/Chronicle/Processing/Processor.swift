@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 
 /// The processing loop of DESIGN.md, over any ``EventStore`` and ``Transport``:
 /// decode → drop duplicates → replay → one store transaction for the batch → publish the outbox with
@@ -46,15 +47,30 @@ public final class Processor: Sendable {
         let deliveries = try await transport.consume(queue: configuration.queue, prefetch: configuration.prefetch)
         logger.info("processing", metadata: ["chronicle.queue": "\(configuration.queue)"])
         let batches = DeliveryBatches()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await batches.pump(deliveries) }
-            while let batch = try await batches.next() {
-                // An unstructured task does not inherit the cancellation of run(): the batch runs to its end.
-                _ = try await Task { try await self.handle(batch) }.value
-                if Task.isCancelled { break }
+        try await withTaskCancellationHandler {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await batches.pump(deliveries) }
+                while let batch = try await batches.next() {
+                    // An unstructured task does not inherit the cancellation of run(): the batch runs to its end,
+                    // unless it is waiting out a failure (see `retryDelay`).
+                    _ = try await Task { try await self.handle(batch) }.value
+                    if Task.isCancelled { break }
+                }
+                group.cancelAll()
             }
-            group.cancelAll()
+        } onCancel: {
+            stopping.withLock { $0 = true }
         }
+    }
+
+    /// Set when `run()` is cancelled: a batch that is waiting to retry a failed commit or publish gives up
+    /// (unacknowledged, so it comes again to the next run) instead of holding up the shutdown.
+    private let stopping = Mutex(false)
+
+    /// Sleeps `delay` before a retry, or throws `error` if the processor is stopping.
+    private func retryDelay(_ delay: Duration, after error: any Error) async throws {
+        if stopping.withLock({ $0 }) { throw error }
+        try await Task.sleep(for: delay)
     }
 
     /// Publishes outbox rows left by an earlier run, and re-arms timers that are due but may have lost their
@@ -120,7 +136,7 @@ public final class Processor: Sendable {
                     "the store cannot commit; holding \(batch.count) messages unacknowledged and retrying in \(delay)",
                     metadata: ["chronicle.error": "\(error)"]
                 )
-                try await Task.sleep(for: delay)
+                try await retryDelay(delay, after: error)
                 delay = min(delay * 2, .seconds(10))
             }
         }
@@ -141,7 +157,7 @@ public final class Processor: Sendable {
                     "publishing \(messages.count) committed messages failed; they stay in the outbox, retrying in \(delay)",
                     metadata: ["chronicle.error": "\(error)"]
                 )
-                try await Task.sleep(for: delay)
+                try await retryDelay(delay, after: error)
                 delay = min(delay * 2, .seconds(10))
             }
         }
