@@ -7,9 +7,10 @@
 # The node is rabbit@localhost with Debian's data directory, so its queues survive a restart.
 set -euo pipefail
 export RABBITMQ_NODENAME="${RABBITMQ_NODENAME:-rabbit@localhost}"
-ctl=(rabbitmqctl -q -n "$RABBITMQ_NODENAME")
+# Every call is bounded: a node busy stopping or starting must not hang the caller (or a test) forever.
+ctl=(timeout 120 rabbitmqctl -q -n "$RABBITMQ_NODENAME")
 
-running() { "${ctl[@]}" status >/dev/null 2>&1; }
+running() { timeout 60 rabbitmqctl -q -n "$RABBITMQ_NODENAME" status >/dev/null 2>&1; }
 
 start() {
     if [ -n "${CHRONICLE_AMQP_URL:-}" ]; then

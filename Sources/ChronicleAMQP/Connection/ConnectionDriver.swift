@@ -18,6 +18,8 @@ final class ConnectionDriver: @unchecked Sendable {
     private struct Inbox {
         var commands: [Command] = []
         var wakePending = false
+        /// The thread is (about to be) blocked in poll(2): only then does a submit write to the pipe.
+        var sleeping = false
         var started = false
         var stopped: AMQPError?
     }
@@ -76,8 +78,8 @@ final class ConnectionDriver: @unchecked Sendable {
         let (accepted, wake) = inbox.withLock { inbox -> (Bool, Bool) in
             guard inbox.stopped == nil else { return (false, false) }
             inbox.commands.append(command)
-            let wake = !inbox.wakePending
-            inbox.wakePending = true
+            let wake = inbox.sleeping && !inbox.wakePending
+            if wake { inbox.wakePending = true }
             return (true, wake)
         }
         if wake {
@@ -134,6 +136,7 @@ final class ConnectionDriver: @unchecked Sendable {
                 connectedOnce = true
                 backoff = configuration.initialBackoff
             } catch {
+                disconnect()
                 let fatal = [.authenticationFailed, .tlsFailed, .topologyFailed, .invalidURL].contains(error.code)
                 if !connectedOnce && (fatal || ContinuousClock.now - started > configuration.initialConnectTimeout) {
                     logger.error("cannot connect to the broker", metadata: ["amqp.error": "\(error)"])
@@ -188,15 +191,16 @@ final class ConnectionDriver: @unchecked Sendable {
         lowestSequence = 1
         nextSequence = 1
         lastActivity = .now
-        consumers.removeAll { consumer in
+        for consumer in consumers where consumer.active {
             do {
                 try register(consumer, on: connection)
-                return false
-            } catch {
+            } catch  where error.code == .consumeFailed {
+                // The queue is gone or forbidden: this stream ends; the others go on.
+                consumer.active = false
                 consumer.finish(throwing: error)
-                return true
             }
         }
+        consumers.removeAll { !$0.active }
         logger.info(
             "connected to the broker",
             metadata: ["amqp.endpoint": "\(configuration.endpoint)", "amqp.generation": "\(generation)"])
@@ -233,7 +237,7 @@ final class ConnectionDriver: @unchecked Sendable {
     private func wait(for duration: Duration) {
         let deadline = ContinuousClock.now + duration
         while shutdown == nil, ContinuousClock.now < deadline {
-            _ = chronicle_poll_two(-1, wakeRead, Int32(milliseconds(deadline - .now)))
+            sleep(socket: -1, milliseconds: milliseconds(deadline - .now))
             try? takeCommands()
         }
     }
@@ -261,9 +265,8 @@ final class ConnectionDriver: @unchecked Sendable {
                 consumer.flush()
             }
             connection.releaseBuffers()
-            if !connection.hasBufferedInput && !hasCommands {
-                let ready = chronicle_poll_two(connection.socketDescriptor, wakeRead, 200)
-                if ready & 1 != 0 { lastActivity = .now }
+            if !connection.hasBufferedInput && sleep(socket: connection.socketDescriptor, milliseconds: 200) {
+                lastActivity = .now
             }
             if heartbeat > .zero, ContinuousClock.now - lastActivity > heartbeat * 2 {
                 throw AMQPError(.connectionLost, "the broker sent nothing for two heartbeat intervals")
@@ -271,11 +274,28 @@ final class ConnectionDriver: @unchecked Sendable {
         }
     }
 
-    private var hasCommands: Bool { inbox.withLock { !$0.commands.isEmpty } }
+    /// Blocks until `socket` is readable (returns true), a command is submitted, or the time passes. Returns
+    /// at once when commands wait. Submitters write to the pipe only while the thread sleeps here, so a busy
+    /// thread costs them no system call.
+    @discardableResult
+    private func sleep(socket: Int32, milliseconds: Int) -> Bool {
+        let mayWait = inbox.withLock { inbox -> Bool in
+            guard inbox.commands.isEmpty else { return false }
+            inbox.sleeping = true
+            return true
+        }
+        guard mayWait else { return false }
+        let ready = chronicle_poll_two(socket, wakeRead, Int32(milliseconds))
+        inbox.withLock { $0.sleeping = false }
+        if ready & 2 != 0 {
+            // A byte may be written after its command was taken: drain whatever is there.
+            var buffer: (UInt64, UInt64) = (0, 0)
+            while read(wakeRead, &buffer, MemoryLayout.size(ofValue: buffer)) > 0 {}
+        }
+        return ready & 1 != 0
+    }
 
     private func takeCommands() throws(AMQPError) {
-        var buffer = [UInt8](repeating: 0, count: 64)
-        while read(wakeRead, &buffer, buffer.count) > 0 {}
         let commands = inbox.withLock { inbox -> [Command] in
             inbox.wakePending = false
             defer { inbox.commands = [] }
