@@ -70,6 +70,21 @@ extension BrokerTests {
             }
         }
 
+        @Test func aDelayedMessageForAnUndeclaredQueueIsDeadLetteredNotDropped() async throws {
+            try await Broker.withVirtualHost { vhost in
+                let configuration = try Broker.configuration(vhost: vhost, topology: Self.topology())
+                try await Broker.withTransport(configuration) { transport in
+                    let dead = Collector(try await transport.consume(queue: Topology.deadLetter, prefetch: 10))
+                    try await transport.publish([
+                        message("orphan", to: "nobody-declared-this", deliverAt: Date().addingTimeInterval(0.3))
+                    ])
+                    let copy = try #require(try await dead.wait(for: 1, timeout: .seconds(10)).first)
+                    #expect(copy.messageID == "orphan")
+                    #expect(copy.routingKey == "nobody-declared-this")
+                }
+            }
+        }
+
         @Test func delaysMustTargetAQueueAndStayInRange() async throws {
             try await Broker.withVirtualHost { vhost in
                 let configuration = try Broker.configuration(vhost: vhost, topology: Self.topology())
