@@ -39,6 +39,9 @@ struct BenchTrips: AsyncParsableCommand {
     @Option(help: "The processor's durability: full or normal.")
     var synchronous: SynchronousMode = .full
 
+    @Flag(help: "Skip measuring the broker's ceiling (raw librabbitmq publish and consume loops).")
+    var noCeiling = false
+
     @OptionGroup var broker: BrokerOptions
 
     func validate() throws {
@@ -84,13 +87,38 @@ struct BenchTrips: AsyncParsableCommand {
             }
             return try await run.measure(count, inFlight: inFlight, deliveries: deliveries, processor: processor)
         }
-        print(json ? report.json : report.text)
+        var figures = report
+        if !parked && !noCeiling {
+            // The broker's own ceiling, measured in this run: persistent confirmed publishes and consume+ack
+            // through librabbitmq directly, 1,000 in flight, each alone; the lower of the two.
+            var options = TransportBenchmark.Options()
+            options.inFlight = [1_000]
+            options.messages = 20_000
+            options.queue = "chronicle.bench.ceiling"
+            let raw = try await TransportBenchmark.run(
+                endpoint: try AMQPEndpoint(url: broker.url, caFile: broker.caFile),
+                options: options,
+                logger: logger
+            )
+            if let ceiling = raw.measurements.first {
+                let limit = min(ceiling.rawPublish, ceiling.rawConsume)
+                let carried = (Double(figures["sagas_per_second"] ?? "") ?? 0) * Double(BenchRun.messagesPerSaga)
+                figures.fields += [
+                    ("broker_raw_publish_per_second", String(format: "%.0f", ceiling.rawPublish)),
+                    ("broker_raw_consume_per_second", String(format: "%.0f", ceiling.rawConsume)),
+                    ("ratio_to_ceiling", String(format: "%.2f", carried / limit)),
+                ]
+            }
+        }
+        print(json ? figures.json : figures.text)
     }
 }
 
 /// The figures a bench run prints.
 struct BenchReport: Sendable {
     var fields: [(String, String)] = []
+
+    subscript(name: String) -> String? { fields.first { $0.0 == name }?.1 }
 
     var text: String { fields.map { "\(column($0.0, 34))\($0.1)" }.joined(separator: "\n") }
 
