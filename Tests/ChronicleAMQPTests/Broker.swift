@@ -28,7 +28,8 @@ enum Broker {
     /// Runs rabbitmqctl against the test node; throws with its output when it fails.
     @discardableResult
     static func ctl(_ arguments: String...) throws -> String {
-        try run("/usr/sbin/rabbitmqctl", ["-q", "-n", node] + arguments)
+        // Bounded: a node busy restarting must fail the test, not hang it.
+        try run("/usr/bin/timeout", ["60", "/usr/sbin/rabbitmqctl", "-q", "-n", node] + arguments)
     }
 
     @discardableResult

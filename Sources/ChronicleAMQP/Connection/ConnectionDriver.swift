@@ -46,9 +46,7 @@ final class ConnectionDriver: @unchecked Sendable {
     private var generation: UInt64 = 0
     private var pending: [PendingPublish] = []
     private var pendingHead = 0
-    private var inflight: [UInt64: PendingPublish] = [:]
-    private var lowestSequence: UInt64 = 1
-    private var nextSequence: UInt64 = 1
+    private var inflight = ConfirmTracker<PendingPublish>()
     private var consumers: [Consumer] = []
     private var shutdown: (graceful: Bool, deadline: ContinuousClock.Instant)?
     private var lastActivity = ContinuousClock.now
@@ -188,8 +186,6 @@ final class ConnectionDriver: @unchecked Sendable {
         self.connection = connection
         generation += 1
         connections.store(generation, ordering: .relaxed)
-        lowestSequence = 1
-        nextSequence = 1
         lastActivity = .now
         for consumer in consumers where consumer.active {
             do {
@@ -220,12 +216,11 @@ final class ConnectionDriver: @unchecked Sendable {
     /// (same message id) on the next connection; deliveries not yet acked will come again.
     private func disconnect() {
         connection = nil
-        let unconfirmed = inflight.keys.sorted().map { sequence -> PendingPublish in
-            var entry = inflight[sequence]!
+        let unconfirmed = inflight.reset().map { entry -> PendingPublish in
+            var entry = entry
             entry.returned = nil
             return entry
         }
-        inflight = [:]
         if !unconfirmed.isEmpty {
             pending = unconfirmed + pending[pendingHead...]
             pendingHead = 0
@@ -393,8 +388,7 @@ final class ConnectionDriver: @unchecked Sendable {
             }
             try connection.publish(
                 entry.message, exchange: exchange, routingKey: routingKey, channel: Self.publishChannel)
-            inflight[nextSequence] = entry
-            nextSequence += 1
+            inflight.sent(entry)
             pendingHead += 1
         }
         if pendingHead > 1024 && pendingHead * 2 > pending.count {
@@ -413,12 +407,9 @@ final class ConnectionDriver: @unchecked Sendable {
     }
 
     private func confirm(upTo tag: UInt64, multiple: Bool, error: AMQPError?) {
-        let range = multiple ? lowestSequence...max(lowestSequence, tag) : tag...tag
-        for sequence in range {
-            guard let entry = inflight.removeValue(forKey: sequence) else { continue }
+        for entry in inflight.settle(upTo: tag, multiple: multiple) {
             entry.batch.complete(error ?? entry.returned)
         }
-        while lowestSequence < nextSequence && inflight[lowestSequence] == nil { lowestSequence += 1 }
     }
 
     // MARK: Frames
@@ -433,14 +424,13 @@ final class ConnectionDriver: @unchecked Sendable {
                 error: AMQPError(
                     .nacked, "the broker refused responsibility for the message (basic.nack); publish it again"))
         case .returned(let messageID, let code, let text, let exchange, let routingKey):
-            let sequence = inflight.keys.filter { inflight[$0]!.message.messageID == messageID }
-                .filter { inflight[$0]!.returned == nil }.min()
-            if let sequence {
-                inflight[sequence]!.returned = AMQPError(
-                    .unroutable,
-                    "message \(messageID ?? "?") to exchange '\(exchange)' with routing key '\(routingKey)' "
-                        + "reached no queue (\(code) \(text)); declare and bind a queue for it in the Topology")
-            }
+            let error = AMQPError(
+                .unroutable,
+                "message \(messageID ?? "?") to exchange '\(exchange)' with routing key '\(routingKey)' "
+                    + "reached no queue (\(code) \(text)); declare and bind a queue for it in the Topology")
+            inflight.updateOldest(
+                where: { $0.message.messageID == messageID && $0.returned == nil },
+                with: { $0.returned = error })
         case .deliver(let channel, let delivery):
             guard let consumer = consumers.first(where: { $0.channel == channel }), consumer.active else {
                 // Not handed out: it returns to the queue when its channel closes.
@@ -464,12 +454,9 @@ final class ConnectionDriver: @unchecked Sendable {
                 .channelClosed,
                 "the broker closed the publishing channel (\(code) \(text)); the messages awaiting a confirm "
                     + "were not accepted: check that their exchanges exist, then publish them again")
-            for sequence in inflight.keys.sorted() { inflight[sequence]!.batch.complete(error) }
-            inflight = [:]
+            for entry in inflight.reset() { entry.batch.complete(error) }
             try connection.openChannel(Self.publishChannel)
             try connection.selectConfirms(Self.publishChannel)
-            lowestSequence = 1
-            nextSequence = 1
         case .connectionClosed(let code, let text):
             connection.confirmConnectionClose()
             throw AMQPError(.connectionLost, "the broker closed the connection: \(code) \(text)")
