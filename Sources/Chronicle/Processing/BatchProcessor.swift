@@ -125,16 +125,26 @@ public final class BatchProcessor: Sendable {
                     case .input(_, let kind): input = kind
                     }
                     let activation = instance.apply(input, now: now)
+                    var forged: String?
                     if case .ignored(let reason) = activation.disposition {
-                        outcome.ignored.append((message, reason))
+                        forged = try await unsentCall(instanceID, input, recent: events + activation.newEvents)
+                        if let forged {
+                            outcome.deadLetter.append((message, forged))
+                        } else {
+                            outcome.ignored.append((message, reason))
+                        }
                         logger.debug(
                             "input ignored",
-                            metadata: ["chronicle.instance": "\(instanceID)", "chronicle.reason": "\(reason)"])
+                            metadata: [
+                                "chronicle.instance": "\(instanceID)", "chronicle.reason": "\(forged ?? reason)",
+                            ])
                     } else {
                         batch.timers += Self.firedTimer(instanceID, input)
                     }
-                    if let id = message.messageID, !id.isEmpty { batch.inbox.append(id) }
-                    outcome.acknowledge.append(message)
+                    if forged == nil {
+                        if let id = message.messageID, !id.isEmpty { batch.inbox.append(id) }
+                        outcome.acknowledge.append(message)
+                    }
                     events += activation.newEvents
                     batch.outbox += outgoing(instanceID, instance.orchestration, activation, now: now)
                     batch.timers += activation.timers.map {
@@ -207,6 +217,26 @@ public final class BatchProcessor: Sendable {
         }
         guard case .start(let name, _, _) = firstInput, let entry = registry.entries[name] else { return nil }
         return (entry.makeInstance(id, []), 0)
+    }
+
+    /// For a reply the instance did not take: why it is not a late or repeated reply but one to a command never
+    /// sent (a forged or misaddressed attempt number or step), so that it is dead-lettered rather than quietly
+    /// acknowledged; `nil` when the command was sent. Only ignored replies come here, so the store is rarely read.
+    private func unsentCall(_ id: InstanceID, _ input: HistoryEvent.Kind, recent: [HistoryEvent]) async throws
+        -> String?
+    {
+        let step: Int
+        let attempt: Int
+        switch input {
+        case .callCompleted(let s, let a, _), .callFailed(let s, let a, _): (step, attempt) = (s, a)
+        default: return nil
+        }
+        let history = (try await store.load(id)?.events ?? []) + recent
+        let sent = history.contains { event in
+            if case .callScheduled(step, attempt, _, _) = event.kind { return true }
+            return false
+        }
+        return sent ? nil : "no command \(id)/\(step)/\(attempt) was sent: a reply to it is forged or misaddressed"
     }
 
     private static func firedTimer(_ instance: InstanceID, _ input: HistoryEvent.Kind) -> [TimerChange] {
