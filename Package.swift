@@ -113,7 +113,13 @@ let package = Package(
         // Real processes (chronicle run, services, watch, start-trip), a real broker, real SQLite files.
         .testTarget(
             name: "ChronicleEndToEndTests",
-            dependencies: ["chronicle"],
+            dependencies: [
+                "chronicle",
+                // The fault and fuzz suites publish with properties amqp-publish cannot set, and read dead letters.
+                "Chronicle",
+                "ChronicleAMQP",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(

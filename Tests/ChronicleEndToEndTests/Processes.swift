@@ -1,5 +1,10 @@
+import ChronicleAMQP
 import Foundation
+import Logging
 import Testing
+
+import struct Chronicle.InboundMessage
+import struct Chronicle.OutgoingMessage
 
 /// Starts and stops the `chronicle` binary and other commands, in a virtual host and a folder of their own.
 final class Sandbox: @unchecked Sendable {
@@ -7,6 +12,8 @@ final class Sandbox: @unchecked Sendable {
     let vhost = "chronicle-e2e-\(UUID().uuidString.prefix(8).lowercased())"
     let folder: URL
     let url: String
+    /// The processor's store; a test may move it (onto a small disk, say) before starting `chronicle run`.
+    var store: String
     private var children: [Process] = []
 
     static let node = ProcessInfo.processInfo.environment["RABBITMQ_NODENAME"] ?? "rabbit@localhost"
@@ -14,6 +21,7 @@ final class Sandbox: @unchecked Sendable {
     init() throws {
         folder = FileManager.default.temporaryDirectory.appending(path: vhost)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        store = folder.appending(path: "chronicle.sqlite").path
         let base = ProcessInfo.processInfo.environment["CHRONICLE_AMQP_URL"] ?? "amqp://guest:guest@localhost:5672/"
         let root = base.split(separator: "/", omittingEmptySubsequences: false).prefix(3).joined(separator: "/")
         url = "\(root)/\(vhost)"
@@ -27,8 +35,6 @@ final class Sandbox: @unchecked Sendable {
         _ = try? Self.run("/usr/sbin/rabbitmqctl", ["-q", "-n", Self.node, "delete_vhost", vhost])
         try? FileManager.default.removeItem(at: folder)
     }
-
-    var store: String { folder.appending(path: "chronicle.sqlite").path }
 
     /// `chronicle` beside the test binary.
     static let chronicle: URL = {
@@ -87,6 +93,29 @@ final class Sandbox: @unchecked Sendable {
         #expect(process.terminationStatus == 0, "amqp-publish failed")
     }
 
+    /// As ``amqpPublish(exchange:routingKey:lines:)``, but tries again while the broker refuses (it may be
+    /// restarting); a start sent twice starts one trip. Returns how many tries it took.
+    @discardableResult
+    func amqpPublishPersistently(exchange: String, routingKey: String, lines: [String]) async throws -> Int {
+        // From a file, not a pipe: an amqp-publish that cannot connect exits unread, and a write to its pipe
+        // would raise SIGPIPE in the test.
+        let file = folder.appending(path: "publish-\(UUID().uuidString).jsonl")
+        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        for attempt in 1...120 {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/amqp-publish")
+            process.arguments = ["--url", url, "-e", exchange, "-r", routingKey, "-p", "-C", "application/json", "-l"]
+            process.standardInput = try FileHandle(forReadingFrom: file)
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            process.waitUntilExit()
+            if process.terminationStatus == 0 { return attempt }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        throw E2EFailure("amqp-publish kept failing for 60 s")
+    }
+
     /// Stops a background process with SIGTERM and waits for it; returns its exit status.
     func stop(_ process: Process) async -> Int32 {
         process.terminate()
@@ -117,6 +146,145 @@ final class Sandbox: @unchecked Sendable {
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+}
+
+// MARK: - Faults, counts and raw AMQP, for the fault and fuzz suites
+
+extension Sandbox {
+    /// The repository (for scripts/broker.sh).
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    /// Kills `process` with SIGKILL — no shutdown, no flush — and waits for it to be gone.
+    func kill(_ process: Process) async {
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        for _ in 0..<400 where process.isRunning { try? await Task.sleep(for: .milliseconds(25)) }
+    }
+
+    /// Runs `scripts/broker.sh action` (start, stop or restart). The broker is the node's: every vhost on it
+    /// is disturbed, so only serialized suites that run alone may call it.
+    ///
+    /// Spawned without Foundation's `Process`, which takes its child for running as long as any descendant holds
+    /// an inherited descriptor — and the broker the script starts lives on. The child gets no descriptor of ours.
+    static func broker(_ action: String) throws {
+        let log = FileManager.default.temporaryDirectory.appending(path: "chronicle-broker-\(UUID().uuidString).log")
+        defer { try? FileManager.default.removeItem(at: log) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, log.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd"))?.compactMap(Int32.init)
+        for descriptor in open ?? [] where descriptor > 2 { posix_spawn_file_actions_addclose(&actions, descriptor) }
+        let script = repository.appending(path: "scripts/broker.sh").path
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup(script), strdup(action), nil]
+        defer { for argument in argv { free(argument) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, script, &actions, nil, argv, environ)
+        guard spawned == 0 else { throw E2EFailure("cannot run \(script): error \(spawned)") }
+        var status: Int32 = 0
+        var waited: pid_t
+        repeat { waited = waitpid(pid, &status, 0) } while waited == -1 && errno == EINTR
+        let said = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        // ECHILD: reaped by someone else; the script's last line says how it ended.
+        let succeeded = waited == pid ? status & 0x7f == 0 && (status >> 8) & 0xff == 0 : said.contains(" is up")
+        guard succeeded || action == "stop" else {
+            throw E2EFailure("scripts/broker.sh \(action) failed: \(said)")
+        }
+    }
+
+    /// Each queue of the vhost: messages ready and messages delivered but not yet acknowledged.
+    func queues() throws -> [String: (ready: Int, unacknowledged: Int)] {
+        let listing = try Self.run(
+            "/usr/sbin/rabbitmqctl",
+            ["-q", "-n", Self.node, "list_queues", "-p", vhost, "name", "messages_ready", "messages_unacknowledged"])
+        var queues: [String: (ready: Int, unacknowledged: Int)] = [:]
+        for line in listing.split(separator: "\n") {
+            let fields = line.split(separator: "\t")
+            guard fields.count == 3, let ready = Int(fields[1]), let unacknowledged = Int(fields[2]) else { continue }
+            queues[String(fields[0])] = (ready, unacknowledged)
+        }
+        return queues
+    }
+
+    /// Every trip in the store and its status (running, completed, failed), from `chronicle list`.
+    func trips() throws -> [String: String] {
+        let (status, listing) = try chronicle("list", "--limit", "1000000")
+        guard status == 0 else { throw E2EFailure("chronicle list failed: \(listing)") }
+        var trips: [String: String] = [:]
+        for line in listing.split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            if fields.count >= 3 { trips[String(fields[0])] = String(fields[2]) }
+        }
+        return trips
+    }
+
+    /// Standard error of every process this sandbox started, by file name.
+    func logs() -> [String: String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        return Dictionary(uniqueKeysWithValues: names.filter { $0.hasSuffix(".err") }.map { ($0, read($0)) })
+    }
+
+    /// Runs `body` with an AMQP connection of the sandbox's own (no topology declared), then closes it.
+    func withTransport<T: Sendable>(_ body: @Sendable (AMQPTransport) async throws -> T) async throws -> T {
+        var configuration = try AMQPTransport.Configuration(url: url, topology: Topology())
+        configuration.shutdownGracePeriod = .seconds(2)
+        var logger = Logger(label: "chronicle.tests")
+        logger.logLevel = .warning
+        let transport = AMQPTransport(configuration: configuration, logger: logger)
+        async let running: Void = transport.run()
+        do {
+            let result = try await body(transport)
+            transport.shutdown()
+            try await running
+            return result
+        } catch {
+            transport.shutdown()
+            try? await running
+            throw error
+        }
+    }
+
+    /// Takes (and acknowledges) every message in `chronicle.dead-letter`; their reasons are in the header
+    /// `x-chronicle-dead-letter-reason`.
+    func takeDeadLetters(within limit: Duration = .seconds(60)) async throws -> [InboundMessage] {
+        let expected = try queues()["chronicle.dead-letter"].map { $0.ready + $0.unacknowledged } ?? 0
+        guard expected > 0 else { return [] }
+        return try await withTransport { transport in
+            let stream = try await transport.consume(queue: "chronicle.dead-letter", prefetch: 1_000)
+            return try await withThrowingTaskGroup(of: [InboundMessage]?.self) { group in
+                group.addTask {
+                    var taken: [InboundMessage] = []
+                    for try await batch in stream {
+                        taken += batch
+                        try await transport.acknowledge(batch)
+                        if taken.count >= expected { break }
+                    }
+                    return taken
+                }
+                group.addTask {
+                    try await Task.sleep(for: limit)
+                    return nil
+                }
+                let first = try await group.next() ?? nil
+                group.cancelAll()
+                guard let first else {
+                    throw E2EFailure("chronicle.dead-letter did not hand out its \(expected) messages within \(limit)")
+                }
+                return first
+            }
+        }
+    }
+
+    /// Publishes `messages` through a connection of the sandbox's own, with publisher confirms.
+    func publish(_ messages: [OutgoingMessage]) async throws {
+        try await withTransport { transport in
+            for chunk in stride(from: 0, to: messages.count, by: 500) {
+                try await transport.publish(Array(messages[chunk..<min(chunk + 500, messages.count)]))
+            }
+        }
     }
 }
 
