@@ -6,9 +6,15 @@ scripts/install-deps.sh
 scripts/format-check.sh
 scripts/broker.sh start
 swift build --build-tests
-# Suites that measure time (delayed delivery must arrive within 250 ms of due) run alone, after the rest:
-# beside the other suites, which run in parallel and load both cores, they would measure the load.
-timed='DelayTests'
+# The suites run in four groups, one after another. Tests of one group run in parallel on the cooperative pool;
+# suites that talk to the broker block a thread now and then (rabbitmqctl, a broker restart) and must not
+# starve or disturb the others, and those that measure time must not measure the others' load.
+#   1. everything that needs no broker;
+#   2. the transport's suites (serialized among themselves; they restart the broker);
+#   3. the delayed-delivery timings (each message within 250 ms of due), alone;
+#   4. the end-to-end suites with real processes.
 # The fault and hostile-input suites (issue 6, not yet seen to pass end to end) run with `make chaos` only.
-swift test --skip-build --skip "$timed|ChaosTests|FuzzTests"
-swift test --skip-build --filter "$timed"
+swift test --skip-build --skip 'ChronicleAMQPTests|ChronicleEndToEndTests'
+swift test --skip-build --filter 'ChronicleAMQPTests' --skip 'DelayTests'
+swift test --skip-build --filter 'DelayTests'
+swift test --skip-build --filter 'ChronicleEndToEndTests' --skip 'ChaosTests|FuzzTests'
