@@ -110,6 +110,12 @@ let package = Package(
             path: "Sources/ChronicleSQLiteStress",
             swiftSettings: strictSettings
         ),
+        // posix_spawn for the suites that run rabbitmqctl, openssl and scripts/broker.sh.
+        .target(
+            name: "TestSupport",
+            path: "Tests/TestSupport",
+            swiftSettings: strictSettings
+        ),
         // Real processes (chronicle run, services, watch, start-trip), a real broker, real SQLite files.
         .testTarget(
             name: "ChronicleEndToEndTests",
@@ -118,13 +124,14 @@ let package = Package(
                 // The fault and fuzz suites publish with properties amqp-publish cannot set, and read dead letters.
                 "Chronicle",
                 "ChronicleAMQP",
+                "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "ChronicleAMQPTests",
-            dependencies: ["Chronicle", "ChronicleAMQP", "CRabbitMQ"],
+            dependencies: ["Chronicle", "ChronicleAMQP", "CRabbitMQ", "TestSupport"],
             swiftSettings: strictSettings
         ),
     ]

@@ -3,6 +3,7 @@ import ChronicleAMQP
 import Foundation
 import Logging
 import Synchronization
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -32,61 +33,25 @@ enum Broker {
         try run("/usr/bin/timeout", ["60", "/usr/sbin/rabbitmqctl", "-q", "-n", node] + arguments)
     }
 
-    /// Runs a program to completion and returns its output. posix_spawn and waitpid, not Foundation's
-    /// Process, whose exit monitoring sometimes missed an exit here (the test then hung).
+    /// Runs a program to completion and returns its output (stdout and stderr together).
     @discardableResult
     static func run(_ executable: String, _ arguments: [String]) throws -> String {
-        let output = NSTemporaryDirectory() + "chronicle-run-\(UUID().uuidString)"
-        defer { unlink(output) }
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, executable, &actions, nil, argv, environ)
-        guard spawned == 0 else { throw TestFailure("cannot run \(executable): errno \(spawned)") }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
-        guard status == 0 else {
-            throw TestFailure("\(executable) \(arguments.joined(separator: " ")) failed: \(text)")
+        let (outcome, text) = try Spawn.capture(executable, arguments)
+        guard outcome.succeeded else {
+            throw TestFailure("\(executable) \(arguments.joined(separator: " ")) failed (\(outcome)): \(text)")
         }
         return text
     }
 
     /// Runs a script of scripts/ (or an absolute path) and waits for it on a thread of its own, so the
-    /// cooperative pool never blocks. posix_spawn and waitpid rather than Foundation's Process, whose exit
-    /// monitoring missed the exit of a script that starts a detached daemon (the broker).
+    /// cooperative pool never blocks.
     static func script(_ name: String, _ arguments: String...) async throws {
         let executable = name.hasPrefix("/") ? name : scripts.appendingPathComponent(name).path
-        let status = try await withCheckedThrowingContinuation {
-            (continuation: CheckedContinuation<Int32, any Error>) in
-            let thread = Thread {
-                let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-                defer { for pointer in argv { free(pointer) } }
-                var actions = posix_spawn_file_actions_t()
-                posix_spawn_file_actions_init(&actions)
-                defer { posix_spawn_file_actions_destroy(&actions) }
-                posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-                posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-                posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-                var pid: pid_t = 0
-                let spawned = posix_spawn(&pid, executable, &actions, nil, argv, environ)
-                guard spawned == 0 else {
-                    continuation.resume(throwing: TestFailure("cannot run \(executable): errno \(spawned)"))
-                    return
-                }
-                var status: Int32 = 0
-                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-                continuation.resume(returning: status)
-            }
-            thread.start()
+        let (outcome, text) = try await withCheckedThrowingContinuation {
+            (continuation: CheckedContinuation<(Spawn.Outcome, String), any Error>) in
+            Thread { continuation.resume(with: Result { try Spawn.capture(executable, arguments) }) }.start()
         }
-        guard status == 0 else { throw TestFailure("\(name) \(arguments) exited with status \(status)") }
+        guard outcome.succeeded else { throw TestFailure("\(name) \(arguments) ended \(outcome): \(text)") }
     }
 
     /// A fresh virtual host the default user may use, removed after `body`.

@@ -1,6 +1,7 @@
 import ChronicleAMQP
 import Foundation
 import Logging
+import TestSupport
 import Testing
 
 import struct Chronicle.InboundMessage
@@ -125,9 +126,9 @@ final class Sandbox: @unchecked Sendable {
 
     @discardableResult
     static func run(_ executable: String, _ arguments: [String]) throws -> String {
-        let (status, output) = try capture(executable, arguments, environment: nil)
-        guard status == 0 else {
-            throw E2EFailure("\(executable) \(arguments.joined(separator: " ")) failed: \(output)")
+        let (outcome, output) = try Spawn.capture(executable, arguments)
+        guard outcome.succeeded else {
+            throw E2EFailure("\(executable) \(arguments.joined(separator: " ")) ended \(outcome): \(output)")
         }
         return output
     }
@@ -135,17 +136,13 @@ final class Sandbox: @unchecked Sendable {
     static func capture(_ executable: String, _ arguments: [String], environment: [String: String]?) throws -> (
         Int32, String
     ) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let (outcome, output) = try Spawn.capture(
+            executable, arguments, environment: environment, mergingErrors: false)
+        switch outcome {
+        case .exited(let status): return (status, output)
+        case .signalled(let signal): return (128 + signal, output)
+        case .unknown: return (-1, output)
+        }
     }
 }
 
@@ -164,34 +161,13 @@ extension Sandbox {
 
     /// Runs `scripts/broker.sh action` (start, stop or restart). The broker is the node's: every vhost on it
     /// is disturbed, so only serialized suites that run alone may call it.
-    ///
-    /// Spawned without Foundation's `Process`, which takes its child for running as long as any descendant holds
-    /// an inherited descriptor — and the broker the script starts lives on. The child gets no descriptor of ours.
     static func broker(_ action: String) throws {
-        let log = FileManager.default.temporaryDirectory.appending(path: "chronicle-broker-\(UUID().uuidString).log")
-        defer { try? FileManager.default.removeItem(at: log) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, log.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd"))?.compactMap(Int32.init)
-        for descriptor in open ?? [] where descriptor > 2 { posix_spawn_file_actions_addclose(&actions, descriptor) }
         let script = repository.appending(path: "scripts/broker.sh").path
-        let argv: [UnsafeMutablePointer<CChar>?] = [strdup(script), strdup(action), nil]
-        defer { for argument in argv { free(argument) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, script, &actions, nil, argv, environ)
-        guard spawned == 0 else { throw E2EFailure("cannot run \(script): error \(spawned)") }
-        var status: Int32 = 0
-        var waited: pid_t
-        repeat { waited = waitpid(pid, &status, 0) } while waited == -1 && errno == EINTR
-        let said = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-        // ECHILD: reaped by someone else; the script's last line says how it ended.
-        let succeeded = waited == pid ? status & 0x7f == 0 && (status >> 8) & 0xff == 0 : said.contains(" is up")
+        let (outcome, said) = try Spawn.capture(script, [action])
+        // Reaped by someone else: the script's last line says how it ended.
+        let succeeded = outcome == .unknown ? said.contains(" is up") : outcome.succeeded
         guard succeeded || action == "stop" else {
-            throw E2EFailure("scripts/broker.sh \(action) failed: \(said)")
+            throw E2EFailure("scripts/broker.sh \(action) ended \(outcome): \(said)")
         }
     }
 
