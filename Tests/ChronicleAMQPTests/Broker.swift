@@ -29,8 +29,21 @@ enum Broker {
     /// Runs rabbitmqctl against the test node; throws with its output when it fails.
     @discardableResult
     static func ctl(_ arguments: String...) throws -> String {
-        // Bounded: a node busy restarting must fail the test, not hang it.
-        try run("/usr/bin/timeout", ["60", "/usr/sbin/rabbitmqctl", "-q", "-n", node] + arguments)
+        // Bounded and tried again: now and then the CLI's Erlang VM stalls (in inet_gethost) and never ends.
+        // Debian's wrapper runs it under su, which timeout's signal does not get past, so the stalled VM is
+        // killed by name: each one left alive holds one of the 11 ports the CLI may use.
+        let command = ["/usr/sbin/rabbitmqctl", "-q", "-n", node] + arguments
+        var failure: (any Error)?
+        for _ in 1...4 {
+            do {
+                return try run("/usr/bin/timeout", ["15"] + command)
+            } catch {
+                failure = error
+                _ = try? Spawn.run(
+                    "/usr/bin/pkill", ["-9", "-f", "rabbitmqctl -q -n \(node) \(arguments.joined(separator: " "))$"])
+            }
+        }
+        throw failure!
     }
 
     /// Runs a program to completion and returns its output (stdout and stderr together).
