@@ -1,46 +1,128 @@
 #!/usr/bin/env bash
 # A local RabbitMQ for the tests and the demo, from Debian's package (scripts/install-deps.sh installs it).
-#   scripts/broker.sh start    start it unless CHRONICLE_AMQP_URL names another broker or one is running;
-#                              returns once it accepts connections
-#   scripts/broker.sh stop     stop the node this script starts
-#   scripts/broker.sh restart  stop, then start (the AMQP tests use it to check recovery)
-# The node is rabbit@localhost with Debian's data directory, so its queues survive a restart.
+#   scripts/broker.sh start      start it unless CHRONICLE_AMQP_URL names another broker or it runs already;
+#                                returns once it accepts connections
+#   scripts/broker.sh stop       stop it
+#   scripts/broker.sh restart    stop, then start; queues and messages survive (the recovery tests use it)
+#   scripts/broker.sh fresh      stop, delete its data, start (make test begins with this)
+#   scripts/broker.sh ctl ARGS   rabbitmqctl ARGS against it, bounded in time
+#
+# The node is chronicle@localhost, listening on localhost:5672 with guest/guest. It runs as the calling
+# user with its data, logs and host lookup file under CHRONICLE_BROKER_DIR (.build-broker/ by default), not
+# in /var/lib/rabbitmq, so a run never inherits what an earlier one left behind and the machine's own
+# rabbitmq-server service is left alone. Host names come from /etc/hosts only: with DNS in the way, the
+# Erlang VMs of the server and of rabbitmqctl stalled for minutes resolving "localhost".
 set -euo pipefail
-export RABBITMQ_NODENAME="${RABBITMQ_NODENAME:-rabbit@localhost}"
-# Every call is bounded: a node busy stopping or starting must not hang the caller (or a test) forever.
-ctl=(timeout 120 rabbitmqctl -q -n "$RABBITMQ_NODENAME")
 
-running() { timeout 60 rabbitmqctl -q -n "$RABBITMQ_NODENAME" status >/dev/null 2>&1; }
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+dir="$(realpath -m "${CHRONICLE_BROKER_DIR:-$here/../.build-broker}")"
+bin=/usr/lib/rabbitmq/bin
+
+export RABBITMQ_NODENAME="${CHRONICLE_BROKER_NODE:-chronicle@localhost}"
+export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+export RABBITMQ_NODE_PORT="${CHRONICLE_BROKER_PORT:-5672}"
+export RABBITMQ_MNESIA_BASE="$dir/data"
+export RABBITMQ_LOG_BASE="$dir/log"
+export RABBITMQ_PID_FILE="$dir/pid"
+export RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins"
+export RABBITMQ_CONFIG_FILE="$dir/rabbitmq.conf"
+export RABBITMQ_ADVANCED_CONFIG_FILE="$dir/advanced.config"
+export RABBITMQ_CONF_ENV_FILE="$dir/rabbitmq-env.conf"
+export ERL_INETRC="$dir/inetrc"
+
+prepare() {
+    mkdir -p "$dir/data" "$dir/log"
+    printf '{lookup, [file]}.\n{hosts_file, "/etc/hosts"}.\n' >"$dir/inetrc"
+    printf '[].\n' >"$dir/enabled_plugins"
+    printf '[].\n' >"$dir/advanced.config"
+    : >"$dir/rabbitmq-env.conf"
+    # The default user may connect from this host only, as RabbitMQ's default says.
+    printf 'loopback_users.guest = true\nlisteners.tcp.default = 127.0.0.1:%s\n' "$RABBITMQ_NODE_PORT" \
+        >"$dir/rabbitmq.conf"
+}
+
+# rabbitmqctl, killed with everything it started when it overruns (its Erlang VM can stall).
+ctl() {
+    local seconds="${CTL_TIMEOUT:-30}"
+    timeout -k 5 "$seconds" "$bin/rabbitmqctl" -q -n "$RABBITMQ_NODENAME" "$@"
+}
+
+running() { CTL_TIMEOUT=20 ctl status >/dev/null 2>&1; }
+
+pid() { [ -s "$dir/pid" ] && cat "$dir/pid"; }
+
+alive() {
+    local p
+    p="$(pid)" || return 1
+    kill -0 "$p" 2>/dev/null
+}
 
 start() {
     if [ -n "${CHRONICLE_AMQP_URL:-}" ]; then
         echo "broker: CHRONICLE_AMQP_URL is set; not starting a local broker"
         return 0
     fi
+    prepare
     if running; then
         echo "broker: $RABBITMQ_NODENAME is running"
         return 0
     fi
-    echo "broker: starting $RABBITMQ_NODENAME"
-    # Debian's wrapper runs the server as the rabbitmq user when called as root.
-    rabbitmq-server -detached >/dev/null 2>&1 || true
-    # await_startup fails at once while the node is not yet reachable: try until the deadline.
+    if alive; then
+        # Its VM lives but does not answer: a stalled node is worse than none.
+        echo "broker: $RABBITMQ_NODENAME does not answer; killing it"
+        kill_node
+    fi
+    if (exec 3<>"/dev/tcp/127.0.0.1/$RABBITMQ_NODE_PORT") 2>/dev/null; then
+        echo "broker: port $RABBITMQ_NODE_PORT is taken by another program (a rabbitmq-server service?)." >&2
+        echo "        Stop it (service rabbitmq-server stop), or use it: CHRONICLE_AMQP_URL=amqp://..." >&2
+        exit 1
+    fi
+    echo "broker: starting $RABBITMQ_NODENAME (data in $dir)"
+    # A session of its own, so that a test runner's signals and descriptors never reach it.
+    setsid "$bin/rabbitmq-server" >"$dir/log/startup.log" 2>&1 </dev/null &
+    local server=$!
     local deadline=$((SECONDS + 120))
-    until "${ctl[@]}" --timeout 30 await_startup >/dev/null 2>&1; do
-        if [ $SECONDS -ge $deadline ]; then
-            echo "broker: $RABBITMQ_NODENAME did not start within 120 s; see /var/log/rabbitmq" >&2
+    # await_startup fails at once while the node is not yet reachable: try until the deadline.
+    until CTL_TIMEOUT=60 ctl await_startup --timeout 50 >/dev/null 2>&1; do
+        if [ $SECONDS -ge $deadline ] || ! kill -0 "$server" 2>/dev/null; then
+            echo "broker: $RABBITMQ_NODENAME did not start; the end of $dir/log/startup.log:" >&2
+            tail -20 "$dir/log/startup.log" >&2 || true
             exit 1
         fi
         sleep 1
     done
-    echo "broker: $RABBITMQ_NODENAME is up"
+    echo "broker: $RABBITMQ_NODENAME is up on localhost:$RABBITMQ_NODE_PORT"
+}
+
+kill_node() {
+    local p
+    p="$(pid)" || return 0
+    kill -9 "$p" 2>/dev/null || true
+    for _ in $(seq 50); do
+        kill -0 "$p" 2>/dev/null || break
+        sleep 0.1
+    done
+    rm -f "$dir/pid"
 }
 
 stop() {
-    if running; then
-        "${ctl[@]}" stop >/dev/null
+    if [ -n "${CHRONICLE_AMQP_URL:-}" ]; then
+        echo "broker: CHRONICLE_AMQP_URL is set; there is no local broker to stop"
+        return 0
+    fi
+    [ -d "$dir" ] || return 0
+    prepare
+    if alive; then
+        # stop returns once the node is down; a node that will not stop is killed.
+        CTL_TIMEOUT=60 ctl stop "$dir/pid" >/dev/null 2>&1 || kill_node
         echo "broker: $RABBITMQ_NODENAME stopped"
     fi
+}
+
+fresh() {
+    stop
+    rm -rf "$dir"
+    start
 }
 
 case "${1:-}" in
@@ -50,8 +132,14 @@ restart)
     stop
     start
     ;;
+fresh) fresh ;;
+ctl)
+    shift
+    prepare
+    ctl "$@"
+    ;;
 *)
-    echo "usage: $0 start|stop|restart" >&2
+    echo "usage: $0 start|stop|restart|fresh|ctl ARGS..." >&2
     exit 2
     ;;
 esac

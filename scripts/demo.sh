@@ -8,7 +8,7 @@ scripts/install-deps.sh
 if [ -z "${CHRONICLE_AMQP_URL:-}" ]; then
     scripts/broker.sh start
     # A vhost of the demo's own, new each time, so that no other processor or leftover message joins in.
-    ctl=(rabbitmqctl -q -n "${RABBITMQ_NODENAME:-rabbit@localhost}")
+    ctl=(scripts/broker.sh ctl)
     "${ctl[@]}" delete_vhost chronicle-demo >/dev/null 2>&1 || true
     "${ctl[@]}" add_vhost chronicle-demo >/dev/null
     "${ctl[@]}" set_permissions -p chronicle-demo guest '.*' '.*' '.*' >/dev/null

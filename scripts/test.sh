@@ -4,7 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/format-check.sh
-scripts/broker.sh start
+# A broker of the run's own, with no data from an earlier run.
+scripts/broker.sh fresh
 swift build --build-tests
 # The suites run in four groups, one after another. Tests of one group run in parallel on the cooperative pool;
 # suites that talk to the broker block a thread now and then (rabbitmqctl, a broker restart) and must not

@@ -6,10 +6,6 @@ import Synchronization
 import TestSupport
 import Testing
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 /// Every test that talks to the broker, one at a time: some restart the broker or drop its connections,
 /// and the delay tests measure timing. Each test still has its own virtual host.
 @Suite(.serialized) struct BrokerTests {}
@@ -20,30 +16,16 @@ import Testing
 /// contract never collide between tests or runs.
 enum Broker {
     static let url = ProcessInfo.processInfo.environment["CHRONICLE_AMQP_URL"] ?? "amqp://guest:guest@localhost:5672/"
-    static let node = ProcessInfo.processInfo.environment["RABBITMQ_NODENAME"] ?? "rabbit@localhost"
 
     /// scripts/ beside Package.swift.
     static let scripts = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("scripts")
 
-    /// Runs rabbitmqctl against the test node; throws with its output when it fails.
+    /// Runs rabbitmqctl against the local broker (through `scripts/broker.sh ctl`, which knows its node and
+    /// bounds the call); throws with its output when it fails.
     @discardableResult
     static func ctl(_ arguments: String...) throws -> String {
-        // Bounded and tried again: now and then the CLI's Erlang VM stalls (in inet_gethost) and never ends.
-        // Debian's wrapper runs it under su, which timeout's signal does not get past, so the stalled VM is
-        // killed by name: each one left alive holds one of the 11 ports the CLI may use.
-        let command = ["/usr/sbin/rabbitmqctl", "-q", "-n", node] + arguments
-        var failure: (any Error)?
-        for _ in 1...4 {
-            do {
-                return try run("/usr/bin/timeout", ["15"] + command)
-            } catch {
-                failure = error
-                _ = try? Spawn.run(
-                    "/usr/bin/pkill", ["-9", "-f", "rabbitmqctl -q -n \(node) \(arguments.joined(separator: " "))$"])
-            }
-        }
-        throw failure!
+        try run(scripts.appendingPathComponent("broker.sh").path, ["ctl"] + arguments)
     }
 
     /// Runs a program to completion and returns its output (stdout and stderr together).

@@ -74,9 +74,8 @@ extension BrokerTests {
                             for _ in 0..<2 {
                                 try await Task.sleep(for: .milliseconds(300))
                                 try await Broker.script(
-                                    "/usr/sbin/rabbitmqctl", "-q", "-n", Broker.node, "close_all_connections", "-p",
-                                    vhost,
-                                    "test: connection dropped")
+                                    "broker.sh", "ctl", "close_all_connections", "-p", vhost, "test: connection dropped"
+                                )
                                 closed.value += 1
                             }
                         }

@@ -118,9 +118,7 @@ struct EndToEndTests {
     static func waitForQueues(_ sandbox: Sandbox, _ queues: [String]) async throws {
         for _ in 0..<600 {
             let listing =
-                (try? Sandbox.run(
-                    "/usr/sbin/rabbitmqctl",
-                    ["-q", "-n", Sandbox.node, "list_queues", "-p", sandbox.vhost, "name", "consumers"])) ?? ""
+                (try? Sandbox.ctl("list_queues", "-p", sandbox.vhost, "name", "consumers")) ?? ""
             let ready = queues.allSatisfy { queue in
                 listing.split(separator: "\n").contains { line in
                     let fields = line.split(separator: "\t")

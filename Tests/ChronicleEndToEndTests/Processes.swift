@@ -17,8 +17,6 @@ final class Sandbox: @unchecked Sendable {
     var store: String
     private var children: [Process] = []
 
-    static let node = ProcessInfo.processInfo.environment["RABBITMQ_NODENAME"] ?? "rabbit@localhost"
-
     init() throws {
         folder = FileManager.default.temporaryDirectory.appending(path: vhost)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -26,14 +24,15 @@ final class Sandbox: @unchecked Sendable {
         let base = ProcessInfo.processInfo.environment["CHRONICLE_AMQP_URL"] ?? "amqp://guest:guest@localhost:5672/"
         let root = base.split(separator: "/", omittingEmptySubsequences: false).prefix(3).joined(separator: "/")
         url = "\(root)/\(vhost)"
-        try Self.run("/usr/sbin/rabbitmqctl", ["-q", "-n", Self.node, "add_vhost", vhost])
-        try Self.run(
-            "/usr/sbin/rabbitmqctl", ["-q", "-n", Self.node, "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"])
+        try Self.ctl("add_vhost", vhost)
+        try Self.ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
     }
 
     deinit {
         for child in children where child.isRunning { child.terminate() }
-        _ = try? Self.run("/usr/sbin/rabbitmqctl", ["-q", "-n", Self.node, "delete_vhost", vhost])
+        // CHRONICLE_KEEP_SANDBOX=1 keeps the vhost and the folder, to look into a failure.
+        guard ProcessInfo.processInfo.environment["CHRONICLE_KEEP_SANDBOX"] == nil else { return }
+        _ = try? Self.ctl("delete_vhost", vhost)
         try? FileManager.default.removeItem(at: folder)
     }
 
@@ -124,6 +123,13 @@ final class Sandbox: @unchecked Sendable {
         return process.isRunning ? -1 : process.terminationStatus
     }
 
+    /// rabbitmqctl against the local broker, through `scripts/broker.sh ctl` (which knows its node and bounds
+    /// the call).
+    @discardableResult
+    static func ctl(_ arguments: String...) throws -> String {
+        try run(repository.appending(path: "scripts/broker.sh").path, ["ctl"] + arguments)
+    }
+
     @discardableResult
     static func run(_ executable: String, _ arguments: [String]) throws -> String {
         let (outcome, output) = try Spawn.capture(executable, arguments)
@@ -173,9 +179,7 @@ extension Sandbox {
 
     /// Each queue of the vhost: messages ready and messages delivered but not yet acknowledged.
     func queues() throws -> [String: (ready: Int, unacknowledged: Int)] {
-        let listing = try Self.run(
-            "/usr/sbin/rabbitmqctl",
-            ["-q", "-n", Self.node, "list_queues", "-p", vhost, "name", "messages_ready", "messages_unacknowledged"])
+        let listing = try Self.ctl("list_queues", "-p", vhost, "name", "messages_ready", "messages_unacknowledged")
         var queues: [String: (ready: Int, unacknowledged: Int)] = [:]
         for line in listing.split(separator: "\n") {
             let fields = line.split(separator: "\t")
