@@ -110,6 +110,7 @@ public final class Processor: Sendable {
     /// Processes one batch of deliveries, end to end: commit, publish, dead-letter, acknowledge.
     @discardableResult
     public func handle(_ batch: [InboundMessage]) async throws -> BatchProcessor.Outcome {
+        logger.trace("batch", metadata: ["chronicle.count": "\(batch.count)"])
         let outcome = try await processWithRetry(batch)
         try await publishConfirmed(outcome.publish)
         for (message, reason) in outcome.deadLetter {

@@ -257,6 +257,12 @@ final class ConnectionDriver: @unchecked Sendable {
                 try handle(frame, on: connection)
             }
             for consumer in consumers where !consumer.batch.isEmpty {
+                logger.trace(
+                    "deliveries handed out",
+                    metadata: [
+                        "amqp.queue": "\(consumer.queue)", "amqp.count": "\(consumer.batch.count)",
+                        "amqp.outstanding": "\(consumer.outstanding.count)",
+                    ])
                 consumer.flush()
             }
             connection.releaseBuffers()
@@ -503,6 +509,13 @@ final class ConnectionDriver: @unchecked Sendable {
         }
         for (channel, tags) in byChannel {
             guard let consumer = consumers.first(where: { $0.channel == channel }) else { continue }
+            logger.trace(
+                "acknowledging",
+                metadata: [
+                    "amqp.queue": "\(consumer.queue)", "amqp.count": "\(tags.count)",
+                    "amqp.tags": "\(tags.min() ?? 0)...\(tags.max() ?? 0)",
+                    "amqp.outstanding": "\(consumer.outstanding.count)",
+                ])
             var prefix = 0
             while prefix < consumer.outstanding.count && tags.contains(consumer.outstanding[prefix]) { prefix += 1 }
             if prefix > 0 {
