@@ -110,13 +110,24 @@ stop() {
         echo "broker: CHRONICLE_AMQP_URL is set; there is no local broker to stop"
         return 0
     fi
-    [ -d "$dir" ] || return 0
     prepare
-    if alive; then
-        # stop returns once the node is down; a node that will not stop is killed.
-        CTL_TIMEOUT=60 ctl stop "$dir/pid" >/dev/null 2>&1 || kill_node
-        echo "broker: $RABBITMQ_NODENAME stopped"
+    local stopped=false
+    # Whichever node of this name answers (another checkout may have started it), then our own VM if it
+    # lives on without answering.
+    if running; then
+        CTL_TIMEOUT=60 ctl stop >/dev/null 2>&1 || true
+        stopped=true
     fi
+    if alive; then
+        kill_node
+        stopped=true
+    fi
+    # stop returns as the node halts: wait until its port is free, so a start can follow at once.
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$RABBITMQ_NODE_PORT") 2>/dev/null || break
+        sleep 0.2
+    done
+    if $stopped; then echo "broker: $RABBITMQ_NODENAME stopped"; fi
 }
 
 fresh() {
