@@ -67,6 +67,7 @@ public final class OrchestrationContext: Sendable {
         let body = try Payload(encoding: command)
         let step = state.withLock { $0.allocateStep() }
         var attempt = 1
+        var unknownOutcomes = 0
         while true {
             let idempotencyKey = IdempotencyKey(instanceID: instanceID, step: step, attempt: attempt)
             let message = CommandMessage(
@@ -89,11 +90,13 @@ public final class OrchestrationContext: Sendable {
                 } catch {
                     failure = Failure(
                         type: "UndecodableReply", message: "the reply to \(C.name) did not decode: \(error)")
+                    unknownOutcomes += 1
                 }
             case .failed(let replyFailure):
                 failure = replyFailure
             case .timedOut:
                 failure = Failure(type: Failure.timeoutType, message: "no reply within \(timeout ?? .zero)")
+                unknownOutcomes += 1
             case .cancelled:
                 throw CancellationError()
             case .error(let error):
@@ -102,7 +105,8 @@ public final class OrchestrationContext: Sendable {
                 preconditionFailure("a call got a timer's result")
             }
             guard options.retryPolicy.allowsRetry(after: attempt, failure: failure) else {
-                throw CallError(command: C.name, step: step, attempts: attempt, failure: failure)
+                throw CallError(
+                    command: C.name, step: step, attempts: attempt, failure: failure, unknownOutcomes: unknownOutcomes)
             }
             try await sleep(for: options.retryPolicy.delay(afterAttempt: attempt))
             attempt += 1

@@ -1,7 +1,9 @@
 import Chronicle
 import Foundation
 
-/// Books a trip: a room, then a seat; if the seat cannot be had, the room is cancelled.
+/// Books a trip: a room, then a seat; if the seat cannot be had, the room is cancelled. A reservation attempt
+/// that got no answer in time may still be carried out later, so a booking whose reservation failed that way
+/// is voided at the service (cancelled, and closed to late attempts) before the trip ends.
 ///
 /// Every step that can differ between runs goes through the context, so the instance can be unloaded at any
 /// `await` and replayed later with the same result.
@@ -33,13 +35,19 @@ public struct BookTrip: Orchestration {
         do {
             hotel = try await context.call(ReserveHotel(trip, bookingID), options: options)
         } catch let error as CallError {
-            return .failed(TripFailed(tripId: trip.tripId, reason: "hotel: \(error)", compensated: false))
+            // An attempt that went unanswered may still be carried out: void the booking at the hotel.
+            if error.mayHaveTakenEffect {
+                let void = CancelHotel(tripId: trip.tripId, voidingBooking: bookingID)
+                _ = try await context.call(void, options: compensationOptions)
+            }
+            return .failed(
+                TripFailed(tripId: trip.tripId, reason: "hotel: \(error)", compensated: error.mayHaveTakenEffect))
         }
 
         var compensations = Compensations()
         compensations.add("cancel hotel reservation \(hotel.reservationId)") {
             let cancel = CancelHotel(tripId: trip.tripId, reservationId: hotel.reservationId)
-            _ = try await context.call(cancel, options: CallOptions(startToCloseTimeout: attemptTimeout))
+            _ = try await context.call(cancel, options: compensationOptions)
         }
 
         do {
@@ -53,10 +61,20 @@ public struct BookTrip: Orchestration {
             )
             return .booked(booked)
         } catch let error as CallError {
-            try await compensations.run()  // cancel the hotel
+            if error.mayHaveTakenEffect {
+                compensations.add("void flight booking \(bookingID)") {
+                    let void = CancelFlight(tripId: trip.tripId, voidingBooking: bookingID)
+                    _ = try await context.call(void, options: compensationOptions)
+                }
+            }
+            try await compensations.run()  // void the seat if one may be held, then cancel the room
             return .compensated(TripFailed(tripId: trip.tripId, reason: "flight: \(error)", compensated: true))
         }
     }
+
+    /// Cancellations: retried with the default policy, without limit (a cancel is idempotent, and giving up
+    /// would leave a reservation held), each attempt waiting `attemptTimeout`.
+    private var compensationOptions: CallOptions { CallOptions(startToCloseTimeout: attemptTimeout) }
 }
 
 /// How a trip ended.

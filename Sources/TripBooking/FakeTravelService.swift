@@ -4,7 +4,9 @@ import Synchronization
 
 /// A fake hotel or airline: answers reservation and cancellation commands, with knobs for failures, latency
 /// and silence. Idempotent by the command's idempotency key (its message id): a duplicate command gets the same
-/// reply and makes no second effect. Every effect goes into a ledger, for auditing.
+/// reply and makes no second effect. Idempotent by booking too, as a real reservation system keyed by the
+/// client's reference would be: another attempt for a booking that holds a reservation gets that reservation,
+/// and a booking once cancelled (or voided) takes no new one. Every effect goes into a ledger, for auditing.
 ///
 /// It is transport-free: ``handle(_:now:)`` takes a delivered command and returns the reply to publish. The
 /// in-memory demo and tests call it directly; `chronicle services` runs it over RabbitMQ.
@@ -45,13 +47,19 @@ public final class FakeTravelService: Sendable {
         public var action: Action
         public var commandId: String
         public var at: Date
+        /// The booking the reservation belongs to, when the command named one.
+        public var bookingId: String?
 
-        public init(tripId: String, reservationId: String, action: Action, commandId: String, at: Date) {
+        public init(
+            tripId: String, reservationId: String, action: Action, commandId: String, at: Date,
+            bookingId: String? = nil
+        ) {
             self.tripId = tripId
             self.reservationId = reservationId
             self.action = action
             self.commandId = commandId
             self.at = at
+            self.bookingId = bookingId
         }
     }
 
@@ -64,6 +72,12 @@ public final class FakeTravelService: Sendable {
         var replies: [String: OutgoingMessage?] = [:]
         var attemptsByTrip: [String: Int] = [:]
         var reservations: [String: (tripId: String, active: Bool)] = [:]
+        /// Each booking's reservation, and the bookings closed by a cancellation.
+        var reservationByBooking: [String: String] = [:]
+        var bookingByReservation: [String: String] = [:]
+        var closedBookings: Set<String> = []
+        /// The booking the command being decided closed, for its journal entry.
+        var closing: String?
         var ledger: [LedgerEntry] = []
         var duplicates = 0
         /// Decisions not yet written to the journal.
@@ -74,8 +88,13 @@ public final class FakeTravelService: Sendable {
             if entry.isReservation { attemptsByTrip[entry.tripId, default: 0] += 1 }
             for effect in entry.effects {
                 reservations[effect.reservationId] = (effect.tripId, effect.action == .reserved)
+                if let booking = effect.bookingId, effect.action == .reserved {
+                    reservationByBooking[booking] = effect.reservationId
+                    bookingByReservation[effect.reservationId] = booking
+                }
                 ledger.append(effect)
             }
+            if let booking = entry.closedBooking { closedBookings.insert(booking) }
         }
     }
 
@@ -149,6 +168,7 @@ public final class FakeTravelService: Sendable {
                 return .reply(again)
             }
             let ledgerBefore = state.ledger.count
+            state.closing = nil
             let response = decide(command, key: key, now: now, state: &state)
             let reply: OutgoingMessage?
             switch response {
@@ -163,7 +183,8 @@ public final class FakeTravelService: Sendable {
                     tripId: Self.field("tripId", in: command.body) ?? "",
                     commandType: command.type ?? "",
                     reply: reply,
-                    effects: Array(state.ledger[ledgerBefore...])
+                    effects: Array(state.ledger[ledgerBefore...]),
+                    closedBooking: state.closing
                 )
             )
             return response
@@ -180,6 +201,24 @@ public final class FakeTravelService: Sendable {
             let attempt = state.attemptsByTrip[tripId, default: 0] + 1
             state.attemptsByTrip[tripId] = attempt
             if attempt <= behaviour.ignoreFirstAttempts { return .silent }
+            let booking = Self.field("bookingId", in: command.body)
+            if let booking, state.closedBookings.contains(booking) {
+                let failure = Failure(type: "BookingCancelled", message: "booking \(booking) was cancelled")
+                return .reply(
+                    reply(
+                        "\(prefix)ReservationFailed",
+                        "\(kind.rawValue).reservation-failed",
+                        ReservationFailed(commandId: key, tripId: tripId, error: failure),
+                        tripId,
+                        key,
+                        now
+                    ))
+            }
+            if let booking, let held = state.reservationByBooking[booking], state.reservations[held]?.active == true {
+                // Another attempt for a booking already served: the same reservation, no second effect.
+                let body = ReservationConfirmed(commandId: key, tripId: tripId, reservationId: held)
+                return .reply(reply("\(prefix)Reserved", "\(kind.rawValue).reserved", body, tripId, key, now))
+            }
             if let refusal = refusal(command) {
                 return .reply(
                     reply(
@@ -208,21 +247,36 @@ public final class FakeTravelService: Sendable {
             }
             let reservationID = self.reservationID(for: key)
             state.reservations[reservationID] = (tripId, true)
+            if let booking {
+                state.reservationByBooking[booking] = reservationID
+                state.bookingByReservation[reservationID] = booking
+            }
             state.ledger.append(
-                LedgerEntry(tripId: tripId, reservationId: reservationID, action: .reserved, commandId: key, at: now))
+                LedgerEntry(
+                    tripId: tripId, reservationId: reservationID, action: .reserved, commandId: key, at: now,
+                    bookingId: booking))
             let body = ReservationConfirmed(commandId: key, tripId: tripId, reservationId: reservationID)
             return .reply(reply("\(prefix)Reserved", "\(kind.rawValue).reserved", body, tripId, key, now))
         case CancelHotel.name where kind == .hotel, CancelFlight.name where kind == .flight:
-            guard let tripId = Self.field("tripId", in: command.body),
-                let reservationID = Self.field("reservationId", in: command.body)
-            else { return .rejected("the \(command.type ?? "") body has no tripId or reservationId") }
-            if state.reservations[reservationID]?.active == true {
+            let named = Self.field("reservationId", in: command.body)
+            let voided = Self.field("bookingId", in: command.body)
+            guard let tripId = Self.field("tripId", in: command.body), named != nil || voided != nil else {
+                return .rejected("the \(command.type ?? "") body has no tripId, or neither reservationId nor bookingId")
+            }
+            let reservationID = named ?? voided.flatMap { state.reservationByBooking[$0] }
+            let booking = voided ?? reservationID.flatMap { state.bookingByReservation[$0] }
+            if let booking {
+                state.closedBookings.insert(booking)
+                state.closing = booking
+            }
+            if let reservationID, state.reservations[reservationID]?.active == true {
                 state.reservations[reservationID]?.active = false
                 state.ledger.append(
                     LedgerEntry(
-                        tripId: tripId, reservationId: reservationID, action: .cancelled, commandId: key, at: now))
+                        tripId: tripId, reservationId: reservationID, action: .cancelled, commandId: key, at: now,
+                        bookingId: booking))
             }
-            let body = ReservationConfirmed(commandId: key, tripId: tripId, reservationId: reservationID)
+            let body = ReservationCancelled(commandId: key, tripId: tripId, reservationId: reservationID)
             return .reply(reply("\(prefix)Cancelled", "\(kind.rawValue).cancelled", body, tripId, key, now))
         default:
             return .rejected("the \(kind.rawValue) service takes no \(command.type ?? "untyped") message")
@@ -298,6 +352,8 @@ public struct JournalEntry: Codable, Hashable, Sendable {
     public var commandType: String
     public var reply: OutgoingMessage?
     public var effects: [FakeTravelService.LedgerEntry]
+    /// The booking this command closed (a cancellation), so that a restarted service still refuses it.
+    public var closedBooking: String?
 
     var isReservation: Bool { commandType == ReserveHotel.name || commandType == ReserveFlight.name }
 }

@@ -105,8 +105,10 @@ public struct ReserveHotel: Command, Hashable {
     }
 }
 
-/// Cancel a room reservation (`hotel.cancel`). Reply: ``HotelCancelled``; cancelling twice, or cancelling an
-/// unknown reservation, is not an error.
+/// Cancel a room (`hotel.cancel`): the reservation `reservationId` names, or — with `bookingId` instead — void
+/// the booking: cancel whatever room it holds and refuse any later ReserveHotel for it. BookTrip voids the
+/// booking when a reservation attempt went unanswered, since that attempt may still be carried out.
+/// Reply: ``HotelCancelled``; cancelling twice, or cancelling what is unknown, is not an error.
 public struct CancelHotel: Command, Hashable {
     public typealias Reply = HotelCancelled
     public static let name = "CancelHotel"
@@ -114,11 +116,17 @@ public struct CancelHotel: Command, Hashable {
     public static let replyType = "HotelCancelled"
 
     public var tripId: String
-    public var reservationId: String
+    public var reservationId: String?
+    public var bookingId: UUID?
 
     public init(tripId: String, reservationId: String) {
         self.tripId = tripId
         self.reservationId = reservationId
+    }
+
+    public init(tripId: String, voidingBooking bookingID: UUID) {
+        self.tripId = tripId
+        self.bookingId = bookingID
     }
 }
 
@@ -145,7 +153,8 @@ public struct ReserveFlight: Command, Hashable {
     }
 }
 
-/// Cancel a seat reservation (`flight.cancel`). Reply: ``FlightCancelled``.
+/// Cancel a seat (`flight.cancel`), by `reservationId`, or void a booking by `bookingId`, as ``CancelHotel``.
+/// Reply: ``FlightCancelled``.
 public struct CancelFlight: Command, Hashable {
     public typealias Reply = FlightCancelled
     public static let name = "CancelFlight"
@@ -153,17 +162,22 @@ public struct CancelFlight: Command, Hashable {
     public static let replyType = "FlightCancelled"
 
     public var tripId: String
-    public var reservationId: String
+    public var reservationId: String?
+    public var bookingId: UUID?
 
     public init(tripId: String, reservationId: String) {
         self.tripId = tripId
         self.reservationId = reservationId
     }
+
+    public init(tripId: String, voidingBooking bookingID: UUID) {
+        self.tripId = tripId
+        self.bookingId = bookingID
+    }
 }
 
-/// A service did what a command asked: the reservation it made or cancelled. The body of `HotelReserved`
-/// (`hotel.reserved`), `HotelCancelled` (`hotel.cancelled`), `FlightReserved` (`flight.reserved`) and
-/// `FlightCancelled` (`flight.cancelled`); the message type tells them apart.
+/// A service made a reservation: the body of `HotelReserved` (`hotel.reserved`) and `FlightReserved`
+/// (`flight.reserved`); the message type tells them apart.
 public struct ReservationConfirmed: Codable, Hashable, Sendable {
     /// The message id of the command this answers.
     public var commandId: String
@@ -177,14 +191,29 @@ public struct ReservationConfirmed: Codable, Hashable, Sendable {
     }
 }
 
+/// A service did a cancellation: the body of `HotelCancelled` (`hotel.cancelled`) and `FlightCancelled`
+/// (`flight.cancelled`). `reservationId` is the reservation cancelled; absent when a voided booking held none.
+public struct ReservationCancelled: Codable, Hashable, Sendable {
+    /// The message id of the command this answers.
+    public var commandId: String
+    public var tripId: String
+    public var reservationId: String?
+
+    public init(commandId: String, tripId: String, reservationId: String?) {
+        self.commandId = commandId
+        self.tripId = tripId
+        self.reservationId = reservationId
+    }
+}
+
 /// A room was reserved (`hotel.reserved`).
 public typealias HotelReserved = ReservationConfirmed
-/// A room reservation was cancelled (`hotel.cancelled`).
-public typealias HotelCancelled = ReservationConfirmed
+/// A room was cancelled (`hotel.cancelled`).
+public typealias HotelCancelled = ReservationCancelled
 /// A seat was reserved (`flight.reserved`).
 public typealias FlightReserved = ReservationConfirmed
-/// A seat reservation was cancelled (`flight.cancelled`).
-public typealias FlightCancelled = ReservationConfirmed
+/// A seat was cancelled (`flight.cancelled`).
+public typealias FlightCancelled = ReservationCancelled
 
 /// A service could not do what a command asked (`hotel.reservation-failed`, `flight.reservation-failed`).
 /// `error.type` is matched against retry policies' `nonRetryableErrors`.

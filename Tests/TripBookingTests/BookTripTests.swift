@@ -121,6 +121,55 @@ struct BookTripTests {
         #expect(timers.map(\.timerID).contains("timeout-4-3"))
     }
 
+    @Test("the flight never answers: the seat booking is voided, then the room cancelled; a late attempt books nothing")
+    func unansweredFlightIsVoided() async throws {
+        var flight = FakeTravelService.Behaviour()
+        flight.ignoreFirstAttempts = 3
+        let world = TripWorld(flight: flight)
+        let trip = TripBookingApp.sampleTrip("t8")
+        try world.start(trip)
+        try await world.env.run()
+
+        let failed = try #require(world.outcomes().first).decode(TripFailed.self)
+        #expect(failed.compensated)
+        let calls = try await world.history("t8").scheduledCalls
+        #expect(
+            calls.map(\.type) == [
+                "ReserveHotel", "ReserveFlight", "ReserveFlight", "ReserveFlight", "CancelFlight", "CancelHotel",
+            ])
+        #expect(world.hotel.ledger.map(\.action) == [.reserved, .cancelled])
+
+        // The service catches up with an attempt it never answered: the voided booking takes no seat.
+        let booked = try await world.history("t8").compactMap { event -> UUID? in
+            guard case .uuidRecorded(_, let uuid) = event.kind else { return nil }
+            return uuid
+        }
+        let late = InboundMessage(
+            messageID: "t8/late", type: ReserveFlight.name, correlationID: "t8",
+            body: try Payload.encoder.encode(ReserveFlight(trip, try #require(booked.first))),
+            exchange: "chronicle.commands", routingKey: ReserveFlight.routingKey)
+        let reply = try #require(world.flight.handle(late, now: Date()))
+        #expect(reply.type == "FlightReservationFailed")
+        #expect(String(decoding: reply.body, as: UTF8.self).contains("BookingCancelled"))
+        #expect(world.flight.ledger.isEmpty)
+    }
+
+    @Test("the hotel never answers: its booking is voided and the trip fails with nothing held")
+    func unansweredHotelIsVoided() async throws {
+        var hotel = FakeTravelService.Behaviour()
+        hotel.ignoreFirstAttempts = 3
+        let world = TripWorld(hotel: hotel)
+        try world.start(TripBookingApp.sampleTrip("t9"))
+        try await world.env.run()
+
+        let failed = try #require(world.outcomes().first).decode(TripFailed.self)
+        #expect(failed.compensated)
+        #expect(failed.reason.contains("ReserveHotel failed after 3 attempts"))
+        let calls = try await world.history("t9").scheduledCalls
+        #expect(calls.map(\.type) == ["ReserveHotel", "ReserveHotel", "ReserveHotel", "CancelHotel"])
+        #expect(world.flight.ledger.isEmpty)
+    }
+
     @Test("a second StartTrip for the same trip starts nothing new")
     func duplicateStart() async throws {
         let world = TripWorld()
@@ -163,6 +212,53 @@ struct FakeServiceTests {
         #expect(restarted.ledger == first.ledger)
         #expect(restarted.ledger.count == 1)
         #expect(restarted.duplicateCount == 1)
+    }
+
+    @Test("attempts for one booking share one reservation; a voided booking, even after a restart, takes none")
+    func idempotentByBooking() async throws {
+        let path = FileManager.default.temporaryDirectory.appending(path: "journal-\(UUID()).sqlite").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let trip = TripBookingApp.sampleTrip("trip-b")
+        let booking = UUID()
+        func command(_ id: String, _ body: some Encodable, _ type: String) throws -> InboundMessage {
+            InboundMessage(
+                messageID: id, type: type, correlationID: "trip-b", body: try Payload.encoder.encode(body),
+                exchange: "chronicle.commands", routingKey: "")
+        }
+        let journal = try ServiceJournalFile(path: path)
+        let service = FakeTravelService(.flight, journal: try journal.load())
+        let first = try #require(
+            service.handle(try command("trip-b/5/1", ReserveFlight(trip, booking), "ReserveFlight"), now: Date()))
+        let second = try #require(
+            service.handle(try command("trip-b/5/2", ReserveFlight(trip, booking), "ReserveFlight"), now: Date()))
+        #expect(service.ledger.map(\.action) == [.reserved])
+        let held = try first.decode(FlightReserved.self).reservationId
+        #expect(try second.decode(FlightReserved.self).reservationId == held)
+
+        let void = try #require(
+            service.handle(
+                try command("trip-b/6/1", CancelFlight(tripId: "trip-b", voidingBooking: booking), "CancelFlight"),
+                now: Date()))
+        #expect(try void.decode(FlightCancelled.self).reservationId == held)
+        #expect(service.ledger.map(\.action) == [.reserved, .cancelled])
+        try await journal.append(service.takeUnjournaled())
+
+        let restarted = FakeTravelService(.flight, journal: try ServiceJournalFile(path: path).load())
+        let late = try #require(
+            restarted.handle(try command("trip-b/5/3", ReserveFlight(trip, booking), "ReserveFlight"), now: Date()))
+        #expect(late.type == "FlightReservationFailed")
+        #expect(restarted.ledger.map(\.action) == [.reserved, .cancelled])
+
+        // Voiding a booking that holds nothing is answered, and closes it all the same.
+        let other = UUID()
+        let empty = try #require(
+            restarted.handle(
+                try command("trip-b/7/1", CancelFlight(tripId: "trip-b", voidingBooking: other), "CancelFlight"),
+                now: Date()))
+        #expect(try empty.decode(FlightCancelled.self).reservationId == nil)
+        let refused = try #require(
+            restarted.handle(try command("trip-b/8/1", ReserveFlight(trip, other), "ReserveFlight"), now: Date()))
+        #expect(refused.type == "FlightReservationFailed")
     }
 
     @Test("a command the service does not take is rejected with a reason")

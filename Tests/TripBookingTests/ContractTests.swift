@@ -87,8 +87,9 @@ struct ContractTests {
     // MARK: - Samples
 
     /// Every message the Swift code publishes, internal ones aside: a booked trip (started twice), a compensated
-    /// trip, a trip whose hotel never answers yes, an invalid StartTrip; and CancelFlight with its reply, which
-    /// BookTrip never sends (its seat is the last step) but a service must still take.
+    /// trip, a trip whose hotel never answers yes, an invalid StartTrip, a trip whose seat booking is voided;
+    /// and CancelFlight by reservation with its reply, which BookTrip never sends (its seat is the last step)
+    /// but a service must still take.
     static func emittedMessages() async throws -> [OutgoingMessage] {
         var messages: [OutgoingMessage] = []
 
@@ -147,6 +148,16 @@ struct ContractTests {
         try failed.start(TripBookingApp.sampleTrip("atlantis-1", city: "Atlantis"))
         try await failed.env.run()
         messages += failed.env.broker.log.map(\.message)
+
+        // A flight that never answers: BookTrip voids the seat booking (CancelFlight by bookingId), whose
+        // reply names no reservation.
+        var silent = FakeTravelService.Behaviour()
+        silent.ignoreFirstAttempts = 3
+        let voided = TripWorld(flight: silent)
+        try voided.start(TripBookingApp.sampleTrip("voided-1"))
+        try await voided.env.run()
+        messages += voided.env.broker.log.map(\.message)
+        #expect(messages.contains { $0.type == CancelFlight.name && $0.correlationID == "voided-1" })
 
         return messages.filter { !internalTypes.contains($0.type) && $0.id != invalidStartID }
     }

@@ -50,6 +50,12 @@ extension InboundMessage {
     }
 }
 
+extension OutgoingMessage {
+    func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        try Payload.decoder.decode(T.self, from: body)
+    }
+}
+
 extension [HistoryEvent] {
     /// The call attempts scheduled, as (step, attempt, command type, time).
     var scheduledCalls: [(step: Int, attempt: Int, type: String, at: Date, key: String)] {
