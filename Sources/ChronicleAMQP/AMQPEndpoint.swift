@@ -76,6 +76,25 @@ public struct AMQPEndpoint: Sendable, Hashable, CustomStringConvertible {
         self.tls = secure ? TLS(caFile: caFile) : nil
     }
 
+    /// Whether the host is this machine: `localhost`, an address in 127.0.0.0/8, or `::1`.
+    public var isLoopback: Bool {
+        let name = host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        if name == "localhost" || name == "localhost." || name == "::1" || name == "0:0:0:0:0:0:0:1" { return true }
+        let octets = name.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
+    }
+
+    /// Throws when the credentials must not be sent: RabbitMQ's `guest` account works from this machine only,
+    /// so Chronicle never sends it to another host (where it would travel, perhaps in the clear, for nothing).
+    public func checkCredentials() throws(AMQPError) {
+        if user == "guest" && !isLoopback {
+            throw AMQPError(
+                .authenticationFailed,
+                "the guest account is for a broker on this machine only, and \(host) is not; "
+                    + "put a user of that broker in the URL: amqp://USER:PASSWORD@\(host):\(port)/")
+        }
+    }
+
     public var description: String {
         let scheme = tls == nil ? "amqp" : "amqps"
         let vhost = virtualHost == "/" ? "%2F" : virtualHost

@@ -1,4 +1,5 @@
 import ChronicleAMQP
+import Logging
 import Testing
 
 @Suite struct EndpointTests {
@@ -21,6 +22,34 @@ import Testing
         #expect(endpoint.user == "guest")
         #expect(endpoint.tls == nil)
         #expect(try AMQPEndpoint(url: "amqps://h/").port == 5671)
+    }
+
+    @Test(arguments: [
+        ("amqp://localhost", true), ("amqp://127.0.0.1:5673/", true), ("amqp://127.9.8.7/", true),
+        ("amqp://[::1]/", true), ("amqp://rabbit.example/", false), ("amqp://guest:guest@10.0.0.5/", false),
+        ("amqps://128.0.0.1/", false), ("amqp://127.0.0.1.example/", false), ("amqp://bob:pw@rabbit.example/", true),
+    ])
+    func guestIsForThisMachineOnly(_ url: String, _ allowed: Bool) throws {
+        let endpoint = try AMQPEndpoint(url: url)
+        if allowed {
+            try endpoint.checkCredentials()
+        } else {
+            let error = try #require(throws: AMQPError.self) { try endpoint.checkCredentials() }
+            #expect(error.code == .authenticationFailed)
+            #expect(error.description.contains("guest account is for a broker on this machine only"))
+        }
+    }
+
+    @Test func aTransportNeverSendsGuestToAnotherHost() async throws {
+        // 192.0.2.1 (TEST-NET-1) is never routed: a connection attempt would hang until its timeout.
+        var configuration = AMQPTransport.Configuration(
+            endpoint: try AMQPEndpoint(url: "amqp://192.0.2.1/"), topology: Topology())
+        configuration.initialConnectTimeout = .seconds(60)
+        let transport = AMQPTransport(configuration: configuration, logger: Logger(label: "test"))
+        let started = ContinuousClock.now
+        let error = try await #require(throws: AMQPError.self) { try await transport.run() }
+        #expect(error.code == .authenticationFailed)
+        #expect(ContinuousClock.now - started < .seconds(5), "it tried to connect first")
     }
 
     @Test(arguments: ["http://h/", "amqp://", "not a url at all :://"])

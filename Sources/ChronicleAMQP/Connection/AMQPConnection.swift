@@ -98,6 +98,7 @@ final class AMQPConnection {
 
     /// Opens the socket (TLS for `amqps`), logs in and sets the RPC timeout. Errors never hold the password.
     init(endpoint: AMQPEndpoint, heartbeatSeconds: Int, timeout: Duration) throws(AMQPError) {
+        try endpoint.checkCredentials()
         guard let state = amqp_new_connection() else {
             throw AMQPError(.connectionFailed, "librabbitmq could not allocate a connection")
         }
