@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 @Suite("End to end: chronicle run, services, watch, start-trip, verify — real processes, broker and files", .serialized)
@@ -112,6 +113,45 @@ struct EndToEndTests {
 
         let (badStatus, _) = try sandbox.chronicle("start-trip", "--nights", "0")
         #expect(badStatus != 0)
+    }
+
+    @Test(
+        "a known password never shows: not in the logs of a run at trace level, not in errors of a refused login",
+        .timeLimit(.minutes(2)))
+    func passwordNeverShows() async throws {
+        let sandbox = try Sandbox()
+        let user = "\(sandbox.vhost)-user"
+        let password = "Pa55-\(UUID().uuidString.prefix(12))"
+        try Sandbox.ctl("add_user", user, password)
+        defer { _ = try? Sandbox.ctl("delete_user", user) }
+        try Sandbox.ctl("set_permissions", "-p", sandbox.vhost, user, ".*", ".*", ".*")
+        let url = sandbox.url.replacingOccurrences(of: "guest:guest@", with: "\(user):\(password)@")
+        #expect(url.contains(password))
+
+        try sandbox.start(["run", "--amqp-url", url, "--log-level", "trace"], output: "run.out")
+        try sandbox.start(["services", "--amqp-url", url, "--log-level", "trace"], output: "services.out")
+        try await Self.waitForQueues(sandbox, ["chronicle.orchestrator", "chronicle.hotel", "chronicle.flight"])
+        // Standard output and error together.
+        func chronicle(_ arguments: String...) throws -> (Spawn.Outcome, String) {
+            try Spawn.capture(
+                Sandbox.chronicle.path, arguments, environment: sandbox.environment, mergingErrors: true)
+        }
+        let (status, said) = try chronicle(
+            "start-trip", "--wait", "--trip-id", "secret-1", "--amqp-url", url, "--log-level", "trace")
+        #expect(status.succeeded, "\(said)")
+        // A refused login, with the password one character off.
+        let wrong = url.replacingOccurrences(of: password, with: password.dropLast() + "x")
+        let (refusedStatus, refused) = try chronicle("start-trip", "--amqp-url", wrong, "--log-level", "trace")
+        #expect(!refusedStatus.succeeded)
+        #expect(refused.contains("refused the login"), "\(refused)")
+
+        let everything =
+            [said, refused] + sandbox.logs().values + [sandbox.read("run.out"), sandbox.read("services.out")]
+        #expect(everything.joined().contains("secret-1"), "the run logged nothing to search")
+        for text in everything {
+            #expect(!text.contains(password), "the password shows in: \(text.prefix(300))")
+            #expect(!text.contains(password.dropLast()), "the wrong password shows in: \(text.prefix(300))")
+        }
     }
 
     /// Waits until the broker has consumers on `queues` (the processes are up).
