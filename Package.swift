@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "ChronicleAMQP", targets: ["ChronicleAMQP"]),
         .library(name: "TripBooking", targets: ["TripBooking"]),
         .executable(name: "chronicle", targets: ["chronicle"]),
+        .executable(name: "chronicle-fuzz", targets: ["ChronicleFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -84,6 +85,18 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The libFuzzer target: fuzz bytes become one delivery for the trip processor. scripts/fuzz.sh builds it with
+        // `--sanitize=fuzzer -Xswiftc -DFUZZING`; a plain build makes a replayer of inputs given as files.
+        .executableTarget(
+            name: "ChronicleFuzz",
+            dependencies: [
+                "Chronicle",
+                "ChronicleTesting",
+                "TripBooking",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),
