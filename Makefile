@@ -1,6 +1,6 @@
 # Chronicle — the two commands README.md promises, and their parts.
 SWIFT ?= swift
-.PHONY: test demo chaos build deps broker format format-check unit-tests
+.PHONY: test demo chaos fuzz build deps broker format format-check unit-tests
 
 ## make test: install what is missing, start a local broker, check formatting, build and run every test.
 test:
@@ -11,9 +11,13 @@ demo:
 	scripts/demo.sh $(ARGS)
 
 ## make chaos: the full fault run (1,000 trips, kills, broker restarts, an outage, a full disk), 10,000 bad
-## messages; figures printed as tables. Restarts the local broker.
+## messages, then libFuzzer for 2 minutes; figures printed as tables. Restarts the local broker.
 chaos:
 	scripts/chaos.sh
+
+## make fuzz: the libFuzzer target alone, `make fuzz SECONDS=600`.
+fuzz:
+	scripts/fuzz.sh $(SECONDS)
 
 build:
 	$(SWIFT) build

@@ -22,8 +22,9 @@ struct ChaosTests {
         /// Bad starts published among the trips: these, and nothing else, must end up dead-lettered.
         var injected: Int
         var diskFull: Bool
-        /// The flight service is silent from `outageStart` after it starts, for `outageLength`: longer than
-        /// the retry budget of a reservation (3 attempts of 5 s, 100 + 200 ms apart).
+        /// The flight service is silent from `outageStart` after it starts, for `outageLength`: well over the
+        /// retry budget of a reservation (3 attempts of 5 s, 100 + 200 ms apart), which kills and broker
+        /// restarts stretch by several seconds, so that some trips surely spend all their attempts in it.
         var outageStart: Int
         var outageLength: Int
         /// How long the test waits for the last trips to end once the faults are over.
@@ -31,10 +32,10 @@ struct ChaosTests {
 
         static let short = Plan(
             name: "short", trips: 100, kills: 5, brokerRestarts: 1, injected: 5, diskFull: false, outageStart: 8,
-            outageLength: 20, settleLimit: .seconds(120))
+            outageLength: 30, settleLimit: .seconds(120))
         static let full = Plan(
             name: "full", trips: 1_000, kills: 20, brokerRestarts: 2, injected: 20, diskFull: true, outageStart: 20,
-            outageLength: 25, settleLimit: .seconds(600))
+            outageLength: 40, settleLimit: .seconds(600))
 
         static var current: Plan { ProcessInfo.processInfo.environment["CHRONICLE_CHAOS"] == "full" ? .full : .short }
 
@@ -166,7 +167,10 @@ struct ChaosTests {
         let doubled = problems.count { $0.contains("took effect") }
         let dangling = problems.count - doubled
         let deadLetters = try await sandbox.takeDeadLetters()
-        let deadBodies = deadLetters.map { String(decoding: $0.body, as: UTF8.self) }
+        // amqp-publish -l keeps each line's newline in the body.
+        let deadBodies = deadLetters.map {
+            String(decoding: $0.body, as: UTF8.self).trimmingCharacters(in: .newlines)
+        }
         let unexpected = deadBodies.filter { !injected.contains($0) }
         let injectedFound = Set(deadBodies).intersection(injected).count
         let accounted = trips.count { states[$0] != nil }
@@ -242,7 +246,7 @@ struct ChaosTests {
         #expect(injectedFound == injected.count)
         #expect(
             unexpected.isEmpty,
-            "dead letters nobody injected: \(deadLetters.filter { !injected.contains(String(decoding: $0.body, as: UTF8.self)) }.prefix(10).map { "\($0.routingKey) \($0.headers["x-chronicle-dead-letter-reason"] ?? "?")" })"
+            "dead letters nobody injected: \(zip(deadLetters, deadBodies).filter { !injected.contains($0.1) }.prefix(10).map { "\($0.0.routingKey) \(String(reflecting: $0.1)): \($0.0.headers["x-chronicle-dead-letter-reason"] ?? "?")" })"
         )
         #expect(figures.kills >= plan.kills)
         #expect(figures.brokerRestarts >= plan.brokerRestarts)
