@@ -168,6 +168,11 @@ struct EndToEndTests {
             if ready { return }
             try await Task.sleep(for: .milliseconds(100))
         }
-        throw E2EFailure("\(queues) have no consumers after 60 s; see \(sandbox.folder.path)")
+        // What each process said last, to tell a slow reconnect from a consumer that gave up.
+        let said = sandbox.logs().sorted { $0.key < $1.key }.map { name, log in
+            "\(name): \(log.split(separator: "\n").suffix(3).joined(separator: " | "))"
+        }
+        throw E2EFailure(
+            "\(queues) have no consumers after 60 s; see \(sandbox.folder.path)\n" + said.joined(separator: "\n"))
     }
 }
