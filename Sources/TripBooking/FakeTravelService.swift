@@ -204,15 +204,7 @@ public final class FakeTravelService: Sendable {
             let booking = Self.field("bookingId", in: command.body)
             if let booking, state.closedBookings.contains(booking) {
                 let failure = Failure(type: "BookingCancelled", message: "booking \(booking) was cancelled")
-                return .reply(
-                    reply(
-                        "\(prefix)ReservationFailed",
-                        "\(kind.rawValue).reservation-failed",
-                        ReservationFailed(commandId: key, tripId: tripId, error: failure),
-                        tripId,
-                        key,
-                        now
-                    ))
+                return .reply(failed(failure, tripId, key, now))
             }
             if let booking, let held = state.reservationByBooking[booking], state.reservations[held]?.active == true {
                 // Another attempt for a booking already served: the same reservation, no second effect.
@@ -220,30 +212,14 @@ public final class FakeTravelService: Sendable {
                 return .reply(reply("\(prefix)Reserved", "\(kind.rawValue).reserved", body, tripId, key, now))
             }
             if let refusal = refusal(command) {
-                return .reply(
-                    reply(
-                        "\(prefix)ReservationFailed",
-                        "\(kind.rawValue).reservation-failed",
-                        ReservationFailed(commandId: key, tripId: tripId, error: refusal),
-                        tripId,
-                        key,
-                        now
-                    ))
+                return .reply(failed(refusal, tripId, key, now))
             }
             if attempt <= behaviour.failFirstAttempts + behaviour.ignoreFirstAttempts
                 || draw(key) < behaviour.failureRate
             {
                 let failure = Failure(
                     type: behaviour.failureType, message: "no \(kind == .hotel ? "room" : "seat") available")
-                return .reply(
-                    reply(
-                        "\(prefix)ReservationFailed",
-                        "\(kind.rawValue).reservation-failed",
-                        ReservationFailed(commandId: key, tripId: tripId, error: failure),
-                        tripId,
-                        key,
-                        now
-                    ))
+                return .reply(failed(failure, tripId, key, now))
             }
             let reservationID = self.reservationID(for: key)
             state.reservations[reservationID] = (tripId, true)
@@ -281,6 +257,13 @@ public final class FakeTravelService: Sendable {
         default:
             return .rejected("the \(kind.rawValue) service takes no \(command.type ?? "untyped") message")
         }
+    }
+
+    /// The `…ReservationFailed` reply to reservation command `commandID`.
+    private func failed(_ failure: Failure, _ tripId: String, _ commandID: String, _ now: Date) -> OutgoingMessage {
+        reply(
+            "\(kind == .hotel ? "Hotel" : "Flight")ReservationFailed", "\(kind.rawValue).reservation-failed",
+            ReservationFailed(commandId: commandID, tripId: tripId, error: failure), tripId, commandID, now)
     }
 
     /// A reservation id derived from the command id, so that it is unique without a counter to keep.
