@@ -37,6 +37,13 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "full (a commit survives power loss) or normal (only a crash of the process); see README.")
     var synchronous: SynchronousMode = .full
 
+    @Option(
+        help: """
+            Timers due within this wait in the processor's memory (still durable in the store) instead of the \
+            broker's delay queues; 0s sends every timer through the broker.
+            """)
+    var localTimers = DurationArgument(.seconds(60))
+
     func validate() throws {
         guard prefetch > 0 else { throw ValidationError("--prefetch must be at least 1 (got \(prefetch)).") }
         guard cacheSize >= 0 else { throw ValidationError("--cache-size must be 0 or more (got \(cacheSize)).") }
@@ -44,7 +51,8 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = logging.logger("chronicle.run")
-        let processorConfiguration = ProcessorConfiguration.trips(prefetch: prefetch, cacheCapacity: cacheSize)
+        let processorConfiguration = ProcessorConfiguration.trips(
+            prefetch: prefetch, cacheCapacity: cacheSize, localTimerHorizon: localTimers.duration)
         let eventStore = try SQLiteEventStore(
             configuration: .init(path: store.path, synchronous: synchronous == .full ? .full : .normal),
             logger: logging.logger("chronicle.store")
@@ -78,10 +86,13 @@ enum SynchronousMode: String, ExpressibleByArgument, CaseIterable {
 
 extension ProcessorConfiguration {
     /// The trip processor's configuration.
-    static func trips(prefetch: Int = 500, cacheCapacity: Int = 10_000) -> ProcessorConfiguration {
+    static func trips(
+        prefetch: Int = 500, cacheCapacity: Int = 10_000, localTimerHorizon: Duration = .seconds(60)
+    ) -> ProcessorConfiguration {
         var configuration = ProcessorConfiguration()
         configuration.prefetch = prefetch
         configuration.cacheCapacity = cacheCapacity
+        configuration.localTimerHorizon = localTimerHorizon
         return configuration
     }
 }

@@ -19,6 +19,8 @@ public final class BatchProcessor: Sendable {
         public var committed: [(instance: InstanceID, events: [HistoryEvent])] = []
         /// Inputs that changed nothing, and why (duplicates, stale replies, a second start).
         public var ignored: [(message: InboundMessage, reason: String)] = []
+        /// The timers committed: scheduled, fired, cancelled.
+        public var timerChanges: [TimerChange] = []
     }
 
     private let registry: OrchestrationRegistry
@@ -197,6 +199,7 @@ public final class BatchProcessor: Sendable {
             }
         }
         outcome.publish = batch.outbox
+        outcome.timerChanges = batch.timers
         return outcome
     }
 

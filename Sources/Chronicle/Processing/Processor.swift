@@ -15,6 +15,8 @@ public final class Processor: Sendable {
     private let clock: @Sendable () -> Date
     private let logger: Logger
     public let batches: BatchProcessor
+    /// Timers due within ``ProcessorConfiguration/localTimerHorizon``.
+    private let localTimers = LocalTimers()
 
     public init(
         registry: OrchestrationRegistry,
@@ -50,6 +52,9 @@ public final class Processor: Sendable {
         try await withTaskCancellationHandler {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await batches.pump(deliveries) }
+                if configuration.localTimerHorizon > .zero {
+                    group.addTask { await self.fireLocalTimers() }
+                }
                 while let batch = try await batches.next() {
                     // An unstructured task does not inherit the cancellation of run(): the batch runs to its end,
                     // unless it is waiting out a failure (see `retryDelay`).
@@ -83,8 +88,13 @@ public final class Processor: Sendable {
             try await publishConfirmed(pending)
             republished += pending.count
         }
-        let due = try await store.timers(state: .pending, dueBefore: clock(), limit: 100_000)
-        let wakeUps = due.map { timer in
+        // Timers that are due, and those due within the horizon, which may have been held in memory by the
+        // run that ended. (One that also waits in the delay levels fires twice; the instance ignores the
+        // second.)
+        let now = clock()
+        let horizon = now.addingTimeInterval(configuration.localTimerHorizon.seconds)
+        let pending = try await store.timers(state: .pending, dueBefore: horizon, limit: 100_000)
+        let rearmed = pending.map { timer in
             OutgoingMessage(
                 id: "\(timer.instanceID)/\(timer.timerID)/rearmed",
                 exchange: "",
@@ -95,14 +105,17 @@ public final class Processor: Sendable {
                 headers: [TimerMessage.timerHeader: timer.timerID],
                 body: (try? Payload(
                     encoding: TimerMessage.Body(instanceId: timer.instanceID.rawValue, timerId: timer.timerID)
-                ).data) ?? Data()
+                ).data) ?? Data(),
+                deliverAt: timer.dueAt
             )
         }
+        let wakeUps = rearmed.filter { $0.deliverAt ?? now <= now }.map(\.immediate)
+        localTimers.hold(rearmed.filter { $0.deliverAt ?? now > now })
         if !wakeUps.isEmpty { try await transport.publish(wakeUps) }
-        if republished > 0 || !wakeUps.isEmpty {
+        if republished > 0 || !rearmed.isEmpty {
             logger.info(
                 "recovered",
-                metadata: ["chronicle.republished": "\(republished)", "chronicle.rearmed_timers": "\(wakeUps.count)"]
+                metadata: ["chronicle.republished": "\(republished)", "chronicle.rearmed_timers": "\(rearmed.count)"]
             )
         }
     }
@@ -112,7 +125,22 @@ public final class Processor: Sendable {
     public func handle(_ batch: [InboundMessage]) async throws -> BatchProcessor.Outcome {
         logger.trace("batch", metadata: ["chronicle.count": "\(batch.count)"])
         let outcome = try await processWithRetry(batch)
-        try await publishConfirmed(outcome.publish)
+        // Timers due soon wait in memory (their rows leave the outbox; the store keeps the timers); the rest
+        // is published.
+        let now = clock()
+        let horizon = now.addingTimeInterval(configuration.localTimerHorizon.seconds)
+        let held = outcome.publish.filter { message in
+            guard let due = message.deliverAt, LocalTimers.key(of: message) != nil else { return false }
+            return due > now && due <= horizon
+        }
+        let heldIDs = Set(held.map(\.id))
+        let sent = held.isEmpty ? outcome.publish : outcome.publish.filter { !heldIDs.contains($0.id) }
+        try await publishConfirmed(sent)
+        if !held.isEmpty {
+            localTimers.hold(held)
+            try await store.removeFromOutbox(held.map(\.id))
+        }
+        localTimers.apply(outcome.timerChanges)
         for (message, reason) in outcome.deadLetter {
             try await transport.deadLetter(message, reason: reason)
         }
@@ -143,6 +171,26 @@ public final class Processor: Sendable {
         }
     }
 
+    /// Publishes held timer wake-ups as they fall due, straight to the processor's queue, until cancelled.
+    /// A wake-up the broker does not take is held again and tried a second later.
+    private func fireLocalTimers() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(10))
+            let due = localTimers.takeDue(clock())
+            guard !due.isEmpty else { continue }
+            do {
+                try await transport.publish(due.map(\.immediate))
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning(
+                    "publishing \(due.count) due timer wake-ups failed; retrying in 1 s",
+                    metadata: ["chronicle.error": "\(error)"])
+                localTimers.hold(due)
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
     /// Publishes committed outbox rows and clears them. A refusal (a nack, an unroutable command) is logged and
     /// retried with back-off: the rows stay in the outbox and the batch stays unacknowledged meanwhile, so
     /// nothing is lost and the processor does not stop over it.
@@ -163,5 +211,14 @@ public final class Processor: Sendable {
             }
         }
         try await store.removeFromOutbox(messages.map(\.id))
+    }
+}
+
+extension OutgoingMessage {
+    /// The same message, to be delivered now.
+    fileprivate var immediate: OutgoingMessage {
+        var message = self
+        message.deliverAt = nil
+        return message
     }
 }
