@@ -6,6 +6,7 @@
 #   scripts/broker.sh restart    stop, then start; queues and messages survive (the recovery tests use it)
 #   scripts/broker.sh fresh      stop, delete its data, start (make test begins with this)
 #   scripts/broker.sh ctl ARGS   rabbitmqctl ARGS against it, bounded in time
+# With CHRONICLE_BROKER_UI=1 (at start or restart) it serves RabbitMQ's management UI on localhost:15672.
 #
 # The node is chronicle@localhost, listening on localhost:5672 with guest/guest. It runs as the calling
 # user with its data, logs and host lookup file under CHRONICLE_BROKER_DIR (.build-broker/ by default), not
@@ -33,12 +34,21 @@ export ERL_INETRC="$dir/inetrc"
 prepare() {
     mkdir -p "$dir/data" "$dir/log"
     printf '{lookup, [file]}.\n{hosts_file, "/etc/hosts"}.\n' >"$dir/inetrc"
-    printf '[].\n' >"$dir/enabled_plugins"
+    # CHRONICLE_BROKER_UI=1: RabbitMQ's management UI on http://localhost:15672 (guest/guest); takes effect
+    # when the node starts.
+    if [ "${CHRONICLE_BROKER_UI:-0}" = 1 ]; then
+        printf '[rabbitmq_management].\n' >"$dir/enabled_plugins"
+    else
+        printf '[].\n' >"$dir/enabled_plugins"
+    fi
     printf '[].\n' >"$dir/advanced.config"
     : >"$dir/rabbitmq-env.conf"
     # The default user may connect from this host only, as RabbitMQ's default says.
     printf 'loopback_users.guest = true\nlisteners.tcp.default = 127.0.0.1:%s\n' "$RABBITMQ_NODE_PORT" \
         >"$dir/rabbitmq.conf"
+    if [ "${CHRONICLE_BROKER_UI:-0}" = 1 ]; then
+        printf 'management.tcp.ip = 127.0.0.1\nmanagement.tcp.port = 15672\n' >>"$dir/rabbitmq.conf"
+    fi
 }
 
 # rabbitmqctl, killed with everything it started when it overruns (its Erlang VM can stall).
