@@ -15,7 +15,7 @@ extension Demo {
             path: "chronicle-demo-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
-        let logger = logging.logger("chronicle.demo")
+        let logger = logging.logger("chronicle.demo", default: .warning)
         let store = try SQLiteEventStore(path: folder.appending(path: "chronicle.sqlite").path, logger: logger)
         var behaviour = FakeTravelService.Behaviour()
         behaviour.failureRate = failureRate
@@ -28,7 +28,7 @@ extension Demo {
         let flight = FakeTravelService(.flight, behaviour: flightBehaviour)
 
         let processorConfiguration = ProcessorConfiguration.trips()
-        let amqpLogger = logging.logger("chronicle.amqp")
+        let amqpLogger = logging.logger("chronicle.amqp", default: .warning)
         func transport(_ topology: Topology) throws -> AMQPTransport {
             AMQPTransport(
                 configuration: try .init(url: broker.url, caFile: broker.caFile, topology: topology), logger: amqpLogger

@@ -80,7 +80,7 @@ struct LogOptions: ParsableArguments {
         name: .customLong("log-level"),
         help: ArgumentHelp(
             "trace, debug, info, notice, warning, error or critical.",
-            discussion: "Default: $CHRONICLE_LOG_LEVEL, else info."
+            discussion: "Default: $CHRONICLE_LOG_LEVEL, else info (warning for demo, whose output is the traffic)."
         )
     )
     var explicitLevel: String?
@@ -96,16 +96,19 @@ struct LogOptions: ParsableArguments {
         throw ValidationError("\(source) \(text) is not a log level; use one of \(levels).")
     }
 
-    var level: Logger.Level {
+    var level: Logger.Level { level(default: .info) }
+
+    /// The chosen level, or `fallback` when neither the flag nor the environment chose one.
+    func level(default fallback: Logger.Level) -> Logger.Level {
         (explicitLevel ?? ProcessInfo.processInfo.environment["CHRONICLE_LOG_LEVEL"]).flatMap {
             Logger.Level(rawValue: $0)
-        } ?? .info
+        } ?? fallback
     }
 
     /// A logger writing to standard error at the chosen level.
-    func logger(_ label: String) -> Logger {
+    func logger(_ label: String, default fallback: Logger.Level = .info) -> Logger {
         var logger = Logger(label: label, factory: { StreamLogHandler.standardError(label: $0) })
-        logger.logLevel = level
+        logger.logLevel = level(default: fallback)
         return logger
     }
 }
