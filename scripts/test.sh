@@ -7,6 +7,9 @@ scripts/format-check.sh
 # A broker of the run's own, with no data from an earlier run.
 scripts/broker.sh fresh
 swift build --build-tests
+# The fuzzer's seed corpus through its replayer: each input takes its path through the processor (make chaos
+# runs libFuzzer itself).
+.build/debug/chronicle-fuzz fuzz/corpus >/dev/null
 # The suites run in five groups, one after another. Tests of one group run in parallel on the cooperative pool;
 # suites that talk to the broker block a thread now and then (rabbitmqctl, a broker restart) and must not
 # starve or disturb the others, and those that measure time must not measure the others' load.

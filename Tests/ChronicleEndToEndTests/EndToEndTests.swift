@@ -156,7 +156,9 @@ struct EndToEndTests {
 
     /// Waits until the broker has consumers on `queues` (the processes are up).
     static func waitForQueues(_ sandbox: Sandbox, _ queues: [String]) async throws {
-        for _ in 0..<600 {
+        // Bounded in time, not in tries: on a loaded machine one rabbitmqctl call can take seconds.
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
             let listing =
                 (try? Sandbox.ctl("list_queues", "-p", sandbox.vhost, "name", "consumers")) ?? ""
             let ready = queues.allSatisfy { queue in
