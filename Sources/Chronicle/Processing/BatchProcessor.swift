@@ -47,6 +47,12 @@ public final class BatchProcessor: Sendable {
         self.cache = Mutex(InstanceCache(capacity: configuration.cacheCapacity))
     }
 
+    /// Unloads the instances still in memory: their suspended code holds references to itself and would
+    /// otherwise never be released.
+    deinit {
+        cache.withLock { $0.removeAll() }
+    }
+
     /// How many instances are in memory.
     public var cachedInstances: Int { cache.withLock { $0.count } }
 
