@@ -61,6 +61,16 @@ running() { CTL_TIMEOUT=20 ctl status >/dev/null 2>&1; }
 
 pid() { [ -s "$dir/pid" ] && cat "$dir/pid"; }
 
+# The VMs running this node, found by the node name in their environment: the pid file may be gone, with the
+# folder of the checkout that started the node.
+node_vms() {
+    local p
+    for p in $(pgrep -x beam.smp); do
+        tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "RABBITMQ_NODENAME=$RABBITMQ_NODENAME" && echo "$p"
+    done
+    return 0
+}
+
 alive() {
     local p
     p="$(pid)" || return 1
@@ -77,10 +87,18 @@ start() {
         echo "broker: $RABBITMQ_NODENAME is running"
         return 0
     fi
-    if alive; then
+    local vms
+    vms=$(node_vms)
+    if [ -n "$vms" ]; then
         # Its VM lives but does not answer: a stalled node is worse than none.
-        echo "broker: $RABBITMQ_NODENAME does not answer; killing it"
-        kill_node
+        echo "broker: $RABBITMQ_NODENAME does not answer; killing its VM ($vms)"
+        # shellcheck disable=SC2086
+        kill -9 $vms 2>/dev/null || true
+        for _ in $(seq 100); do
+            [ -z "$(node_vms)" ] && break
+            sleep 0.1
+        done
+        rm -f "$dir/pid"
     fi
     if (exec 3<>"/dev/tcp/127.0.0.1/$RABBITMQ_NODE_PORT") 2>/dev/null; then
         echo "broker: port $RABBITMQ_NODE_PORT is taken by another program (a rabbitmq-server service?)." >&2
@@ -89,7 +107,7 @@ start() {
     fi
     echo "broker: starting $RABBITMQ_NODENAME (data in $dir)"
     # A session of its own, so that a test runner's signals and descriptors never reach it.
-    setsid "$bin/rabbitmq-server" >"$dir/log/startup.log" 2>&1 </dev/null &
+    (cd "$dir" && exec setsid "$bin/rabbitmq-server" >"$dir/log/startup.log" 2>&1 </dev/null) &
     local server=$!
     local deadline=$((SECONDS + 120))
     # await_startup fails at once while the node is not yet reachable: try until the deadline.
@@ -130,6 +148,19 @@ stop() {
     fi
     if alive; then
         kill_node
+        stopped=true
+    fi
+    # A VM of this node that did not stop (it may not answer at all): killed, after a grace period.
+    local vms
+    for _ in $(seq 50); do
+        vms=$(node_vms)
+        [ -z "$vms" ] && break
+        sleep 0.2
+    done
+    if [ -n "$vms" ]; then
+        echo "broker: $RABBITMQ_NODENAME did not stop; killing its VM ($vms)"
+        # shellcheck disable=SC2086
+        kill -9 $vms 2>/dev/null || true
         stopped=true
     fi
     # stop returns as the node halts: wait until its port is free, so a start can follow at once.
