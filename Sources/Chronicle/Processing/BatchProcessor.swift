@@ -277,18 +277,9 @@ public final class BatchProcessor: Sendable {
             )
         }
         messages += activation.timers.map { timer in
-            let body = TimerMessage.Body(instanceId: instance.rawValue, timerId: timer.id.description)
-            return OutgoingMessage(
-                id: "\(instance)/\(timer.id)",
-                exchange: "",
-                routingKey: configuration.queue,
-                type: TimerMessage.type,
-                correlationID: instance.rawValue,
-                timestamp: now,
-                headers: [TimerMessage.timerHeader: timer.id.description],
-                body: (try? Payload(encoding: body).data) ?? Data(),
-                deliverAt: timer.fireAt
-            )
+            TimerMessage.wakeUp(
+                id: "\(instance)/\(timer.id)", instance: instance, timer: timer.id.description,
+                queue: configuration.queue, at: now, due: timer.fireAt)
         }
         let result: Result<Payload, Failure>? =
             if let output = activation.output { .success(output) } else { activation.failure.map { .failure($0) } }

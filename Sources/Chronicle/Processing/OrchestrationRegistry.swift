@@ -154,4 +154,21 @@ public enum TimerMessage {
         var instanceId: String
         var timerId: String
     }
+
+    /// The wake-up of `timer` of `instance`: a message to the processor's `queue`, due at `due`.
+    static func wakeUp(
+        id: String, instance: InstanceID, timer: String, queue: String, at now: Date, due: Date
+    ) -> OutgoingMessage {
+        OutgoingMessage(
+            id: id,
+            exchange: "",
+            routingKey: queue,
+            type: type,
+            correlationID: instance.rawValue,
+            timestamp: now,
+            headers: [timerHeader: timer],
+            body: (try? Payload(encoding: Body(instanceId: instance.rawValue, timerId: timer)).data) ?? Data(),
+            deliverAt: due
+        )
+    }
 }

@@ -94,28 +94,19 @@ public final class Processor: Sendable {
         let now = clock()
         let horizon = now.addingTimeInterval(configuration.localTimerHorizon.seconds)
         let pending = try await store.timers(state: .pending, dueBefore: horizon, limit: 100_000)
-        let rearmed = pending.map { timer in
-            OutgoingMessage(
-                id: "\(timer.instanceID)/\(timer.timerID)/rearmed",
-                exchange: "",
-                routingKey: configuration.queue,
-                type: TimerMessage.type,
-                correlationID: timer.instanceID.rawValue,
-                timestamp: clock(),
-                headers: [TimerMessage.timerHeader: timer.timerID],
-                body: (try? Payload(
-                    encoding: TimerMessage.Body(instanceId: timer.instanceID.rawValue, timerId: timer.timerID)
-                ).data) ?? Data(),
-                deliverAt: timer.dueAt
-            )
+        let queue = configuration.queue
+        let wakeUp = { (timer: TimerRecord) in
+            TimerMessage.wakeUp(
+                id: "\(timer.instanceID)/\(timer.timerID)/rearmed", instance: timer.instanceID,
+                timer: timer.timerID, queue: queue, at: now, due: timer.dueAt)
         }
-        let wakeUps = rearmed.filter { $0.deliverAt ?? now <= now }.map(\.immediate)
-        localTimers.hold(rearmed.filter { $0.deliverAt ?? now > now })
+        localTimers.hold(pending.filter { $0.dueAt > now }.map(wakeUp))
+        let wakeUps = pending.filter { $0.dueAt <= now }.map { wakeUp($0).immediate }
         if !wakeUps.isEmpty { try await transport.publish(wakeUps) }
-        if republished > 0 || !rearmed.isEmpty {
+        if republished > 0 || !pending.isEmpty {
             logger.info(
                 "recovered",
-                metadata: ["chronicle.republished": "\(republished)", "chronicle.rearmed_timers": "\(rearmed.count)"]
+                metadata: ["chronicle.republished": "\(republished)", "chronicle.rearmed_timers": "\(pending.count)"]
             )
         }
     }
@@ -129,12 +120,15 @@ public final class Processor: Sendable {
         // is published.
         let now = clock()
         let horizon = now.addingTimeInterval(configuration.localTimerHorizon.seconds)
-        let held = outcome.publish.filter { message in
-            guard let due = message.deliverAt, LocalTimers.key(of: message) != nil else { return false }
-            return due > now && due <= horizon
+        var held: [OutgoingMessage] = []
+        var sent: [OutgoingMessage] = []
+        for message in outcome.publish {
+            if let due = message.deliverAt, due > now, due <= horizon, LocalTimers.key(of: message) != nil {
+                held.append(message)
+            } else {
+                sent.append(message)
+            }
         }
-        let heldIDs = Set(held.map(\.id))
-        let sent = held.isEmpty ? outcome.publish : outcome.publish.filter { !heldIDs.contains($0.id) }
         try await publishConfirmed(sent)
         if !held.isEmpty {
             localTimers.hold(held)
