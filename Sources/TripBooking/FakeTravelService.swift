@@ -71,10 +71,10 @@ public final class FakeTravelService: Sendable {
         /// Replies by idempotency key: a duplicate command gets the same answer.
         var replies: [String: OutgoingMessage?] = [:]
         var attemptsByTrip: [String: Int] = [:]
-        var reservations: [String: (tripId: String, active: Bool)] = [:]
+        /// Each reservation's trip, whether it holds, and the booking it was made for.
+        var reservations: [String: (tripId: String, active: Bool, booking: String?)] = [:]
         /// Each booking's reservation, and the bookings closed by a cancellation.
         var reservationByBooking: [String: String] = [:]
-        var bookingByReservation: [String: String] = [:]
         var closedBookings: Set<String> = []
         /// The booking the command being decided closed, for its journal entry.
         var closing: String?
@@ -87,10 +87,9 @@ public final class FakeTravelService: Sendable {
             replies[entry.commandId] = .some(entry.reply)
             if entry.isReservation { attemptsByTrip[entry.tripId, default: 0] += 1 }
             for effect in entry.effects {
-                reservations[effect.reservationId] = (effect.tripId, effect.action == .reserved)
+                reservations[effect.reservationId] = (effect.tripId, effect.action == .reserved, effect.bookingId)
                 if let booking = effect.bookingId, effect.action == .reserved {
                     reservationByBooking[booking] = effect.reservationId
-                    bookingByReservation[effect.reservationId] = booking
                 }
                 ledger.append(effect)
             }
@@ -222,11 +221,8 @@ public final class FakeTravelService: Sendable {
                 return .reply(failed(failure, tripId, key, now))
             }
             let reservationID = self.reservationID(for: key)
-            state.reservations[reservationID] = (tripId, true)
-            if let booking {
-                state.reservationByBooking[booking] = reservationID
-                state.bookingByReservation[reservationID] = booking
-            }
+            state.reservations[reservationID] = (tripId, true, booking)
+            if let booking { state.reservationByBooking[booking] = reservationID }
             state.ledger.append(
                 LedgerEntry(
                     tripId: tripId, reservationId: reservationID, action: .reserved, commandId: key, at: now,
@@ -240,7 +236,7 @@ public final class FakeTravelService: Sendable {
                 return .rejected("the \(command.type ?? "") body has no tripId, or neither reservationId nor bookingId")
             }
             let reservationID = named ?? voided.flatMap { state.reservationByBooking[$0] }
-            let booking = voided ?? reservationID.flatMap { state.bookingByReservation[$0] }
+            let booking = voided ?? reservationID.flatMap { state.reservations[$0]?.booking }
             if let booking {
                 state.closedBookings.insert(booking)
                 state.closing = booking
