@@ -34,20 +34,18 @@ export ERL_INETRC="$dir/inetrc"
 prepare() {
     mkdir -p "$dir/data" "$dir/log"
     printf '{lookup, [file]}.\n{hosts_file, "/etc/hosts"}.\n' >"$dir/inetrc"
-    # CHRONICLE_BROKER_UI=1: RabbitMQ's management UI on http://localhost:15672 (guest/guest); takes effect
-    # when the node starts.
-    if [ "${CHRONICLE_BROKER_UI:-0}" = 1 ]; then
-        printf '[rabbitmq_management].\n' >"$dir/enabled_plugins"
-    else
-        printf '[].\n' >"$dir/enabled_plugins"
-    fi
     printf '[].\n' >"$dir/advanced.config"
     : >"$dir/rabbitmq-env.conf"
     # The default user may connect from this host only, as RabbitMQ's default says.
     printf 'loopback_users.guest = true\nlisteners.tcp.default = 127.0.0.1:%s\n' "$RABBITMQ_NODE_PORT" \
         >"$dir/rabbitmq.conf"
+    # CHRONICLE_BROKER_UI=1: RabbitMQ's management UI on http://localhost:15672 (guest/guest); takes effect
+    # when the node starts.
     if [ "${CHRONICLE_BROKER_UI:-0}" = 1 ]; then
+        printf '[rabbitmq_management].\n' >"$dir/enabled_plugins"
         printf 'management.tcp.ip = 127.0.0.1\nmanagement.tcp.port = 15672\n' >>"$dir/rabbitmq.conf"
+    else
+        printf '[].\n' >"$dir/enabled_plugins"
     fi
 }
 
@@ -59,22 +57,28 @@ ctl() {
 
 running() { CTL_TIMEOUT=20 ctl status >/dev/null 2>&1; }
 
-pid() { [ -s "$dir/pid" ] && cat "$dir/pid"; }
+# Whether something listens on the node's port.
+port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$RABBITMQ_NODE_PORT") 2>/dev/null; }
 
-# The VMs running this node, found by the node name in their environment: the pid file may be gone, with the
-# folder of the checkout that started the node.
+# The VMs running this node, found by the node name in their environment (not by the pid file, which may be
+# gone with the folder of the checkout that started the node).
 node_vms() {
     local p
     for p in $(pgrep -x beam.smp); do
-        tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "RABBITMQ_NODENAME=$RABBITMQ_NODENAME" && echo "$p"
+        { tr '\0' '\n' <"/proc/$p/environ"; } 2>/dev/null | grep -qx "RABBITMQ_NODENAME=$RABBITMQ_NODENAME" && echo "$p"
     done
     return 0
 }
 
-alive() {
-    local p
-    p="$(pid)" || return 1
-    kill -0 "$p" 2>/dev/null
+# Kills the node's VMs with SIGKILL and waits until they are gone.
+kill_vms() {
+    # shellcheck disable=SC2086
+    kill -9 $1 2>/dev/null || true
+    for _ in $(seq 100); do
+        [ -z "$(node_vms)" ] && break
+        sleep 0.1
+    done
+    rm -f "$dir/pid"
 }
 
 start() {
@@ -92,15 +96,9 @@ start() {
     if [ -n "$vms" ]; then
         # Its VM lives but does not answer: a stalled node is worse than none.
         echo "broker: $RABBITMQ_NODENAME does not answer; killing its VM ($vms)"
-        # shellcheck disable=SC2086
-        kill -9 $vms 2>/dev/null || true
-        for _ in $(seq 100); do
-            [ -z "$(node_vms)" ] && break
-            sleep 0.1
-        done
-        rm -f "$dir/pid"
+        kill_vms "$vms"
     fi
-    if (exec 3<>"/dev/tcp/127.0.0.1/$RABBITMQ_NODE_PORT") 2>/dev/null; then
+    if port_taken; then
         echo "broker: port $RABBITMQ_NODE_PORT is taken by another program (a rabbitmq-server service?)." >&2
         echo "        Stop it (service rabbitmq-server stop), or use it: CHRONICLE_AMQP_URL=amqp://..." >&2
         exit 1
@@ -122,17 +120,6 @@ start() {
     echo "broker: $RABBITMQ_NODENAME is up on localhost:$RABBITMQ_NODE_PORT"
 }
 
-kill_node() {
-    local p
-    p="$(pid)" || return 0
-    kill -9 "$p" 2>/dev/null || true
-    for _ in $(seq 50); do
-        kill -0 "$p" 2>/dev/null || break
-        sleep 0.1
-    done
-    rm -f "$dir/pid"
-}
-
 stop() {
     if [ -n "${CHRONICLE_AMQP_URL:-}" ]; then
         echo "broker: CHRONICLE_AMQP_URL is set; there is no local broker to stop"
@@ -140,14 +127,9 @@ stop() {
     fi
     prepare
     local stopped=false
-    # Whichever node of this name answers (another checkout may have started it), then our own VM if it
-    # lives on without answering.
+    # Whichever node of this name answers (another checkout may have started it).
     if running; then
         CTL_TIMEOUT=60 ctl stop >/dev/null 2>&1 || true
-        stopped=true
-    fi
-    if alive; then
-        kill_node
         stopped=true
     fi
     # A VM of this node that did not stop (it may not answer at all): killed, after a grace period.
@@ -159,13 +141,12 @@ stop() {
     done
     if [ -n "$vms" ]; then
         echo "broker: $RABBITMQ_NODENAME did not stop; killing its VM ($vms)"
-        # shellcheck disable=SC2086
-        kill -9 $vms 2>/dev/null || true
+        kill_vms "$vms"
         stopped=true
     fi
     # stop returns as the node halts: wait until its port is free, so a start can follow at once.
     for _ in $(seq 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$RABBITMQ_NODE_PORT") 2>/dev/null || break
+        port_taken || break
         sleep 0.2
     done
     if $stopped; then echo "broker: $RABBITMQ_NODENAME stopped"; fi
