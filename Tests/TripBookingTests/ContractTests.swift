@@ -134,29 +134,27 @@ struct ContractTests {
         )
         messages += [cancel, try #require(booked.flight.handle(delivered, now: booked.env.clock.now))]
 
-        var noSeats = FakeTravelService.Behaviour()
-        noSeats.failureRate = 1
-        let compensated = TripWorld(flight: noSeats)
-        try compensated.start(TripBookingApp.sampleTrip("compensated-1"))
-        try await compensated.env.run()
-        messages += compensated.env.broker.log.map(\.message)
-
-        var noRooms = FakeTravelService.Behaviour()
-        noRooms.failureRate = 1
-        let failed = TripWorld(hotel: noRooms)
-        try failed.start(TripBookingApp.sampleTrip("failed-1"))
-        try failed.start(TripBookingApp.sampleTrip("atlantis-1", city: "Atlantis"))
-        try await failed.env.run()
-        messages += failed.env.broker.log.map(\.message)
-
+        /// Everything a world with these services sends while `trips` run to their end.
+        func traffic(
+            hotel: FakeTravelService.Behaviour = .init(), flight: FakeTravelService.Behaviour = .init(),
+            _ trips: [StartTrip]
+        ) async throws -> [OutgoingMessage] {
+            let world = TripWorld(hotel: hotel, flight: flight)
+            for trip in trips { try world.start(trip) }
+            try await world.env.run()
+            return world.env.broker.log.map(\.message)
+        }
+        var never = FakeTravelService.Behaviour()
+        never.failureRate = 1
+        messages += try await traffic(flight: never, [TripBookingApp.sampleTrip("compensated-1")])
+        messages += try await traffic(
+            hotel: never,
+            [TripBookingApp.sampleTrip("failed-1"), TripBookingApp.sampleTrip("atlantis-1", city: "Atlantis")])
         // A flight that never answers: BookTrip voids the seat booking (CancelFlight by bookingId), whose
         // reply names no reservation.
         var silent = FakeTravelService.Behaviour()
         silent.ignoreFirstAttempts = 3
-        let voided = TripWorld(flight: silent)
-        try voided.start(TripBookingApp.sampleTrip("voided-1"))
-        try await voided.env.run()
-        messages += voided.env.broker.log.map(\.message)
+        messages += try await traffic(flight: silent, [TripBookingApp.sampleTrip("voided-1")])
         #expect(messages.contains { $0.type == CancelFlight.name && $0.correlationID == "voided-1" })
 
         return messages.filter { !internalTypes.contains($0.type) && $0.id != invalidStartID }
