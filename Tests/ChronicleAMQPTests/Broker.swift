@@ -17,31 +17,10 @@ import Testing
 enum Broker {
     static let url = ProcessInfo.processInfo.environment["CHRONICLE_AMQP_URL"] ?? "amqp://guest:guest@localhost:5672/"
 
-    /// scripts/ beside Package.swift.
-    static let scripts = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("scripts")
-
-    /// Runs rabbitmqctl against the local broker (through `scripts/broker.sh ctl`, which knows its node and
-    /// bounds the call); throws with its output when it fails.
-    @discardableResult
-    static func ctl(_ arguments: String...) throws -> String {
-        try run(scripts.appendingPathComponent("broker.sh").path, ["ctl"] + arguments)
-    }
-
-    /// Runs a program to completion and returns its output (stdout and stderr together).
-    @discardableResult
-    static func run(_ executable: String, _ arguments: [String]) throws -> String {
-        let (outcome, text) = try Spawn.capture(executable, arguments)
-        guard outcome.succeeded else {
-            throw TestFailure("\(executable) \(arguments.joined(separator: " ")) failed (\(outcome)): \(text)")
-        }
-        return text
-    }
-
     /// Runs a script of scripts/ (or an absolute path) and waits for it on a thread of its own, so the
     /// cooperative pool never blocks.
     static func script(_ name: String, _ arguments: String...) async throws {
-        let executable = name.hasPrefix("/") ? name : scripts.appendingPathComponent(name).path
+        let executable = name.hasPrefix("/") ? name : Spawn.scripts.appending(path: name).path
         let (outcome, text) = try await withCheckedThrowingContinuation {
             (continuation: CheckedContinuation<(Spawn.Outcome, String), any Error>) in
             Thread { continuation.resume(with: Result { try Spawn.capture(executable, arguments) }) }.start()
@@ -53,9 +32,9 @@ enum Broker {
     static func withVirtualHost<T>(_ body: (String) async throws -> T) async throws -> T {
         let vhost = "chronicle-test-\(UUID().uuidString.prefix(8))"
         let endpoint = try AMQPEndpoint(url: url)
-        try ctl("add_vhost", vhost)
-        defer { _ = try? ctl("delete_vhost", vhost) }
-        try ctl("set_permissions", "-p", vhost, endpoint.user, ".*", ".*", ".*")
+        try Spawn.brokerCtl("add_vhost", vhost)
+        defer { _ = try? Spawn.brokerCtl("delete_vhost", vhost) }
+        try Spawn.brokerCtl("set_permissions", "-p", vhost, endpoint.user, ".*", ".*", ".*")
         return try await body(vhost)
     }
 

@@ -2,6 +2,7 @@ import Chronicle
 import ChronicleAMQP
 import Foundation
 import Logging
+import TestSupport
 import Testing
 
 extension BrokerTests {
@@ -18,7 +19,7 @@ extension BrokerTests {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: folder) }
             func openssl(_ arguments: String...) throws {
-                try Broker.run("/usr/bin/openssl", arguments)
+                try Spawn.output("/usr/bin/openssl", arguments)
             }
             let path = { (name: String) in folder.appendingPathComponent(name).path }
             try openssl(
@@ -40,11 +41,11 @@ extension BrokerTests {
             for file in try FileManager.default.contentsOfDirectory(atPath: folder.path) {
                 try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path(file))
             }
-            try Broker.ctl(
+            try Spawn.brokerCtl(
                 "eval",
                 "rabbit_networking:start_ssl_listener(\(port), [{cacertfile,\"\(path("ca.pem"))\"},"
                     + "{certfile,\"\(path("server.pem"))\"},{keyfile,\"\(path("server.key"))\"}], 1).")
-            defer { _ = try? Broker.ctl("eval", "rabbit_networking:stop_tcp_listener(\(port)).") }
+            defer { _ = try? Spawn.brokerCtl("eval", "rabbit_networking:stop_tcp_listener(\(port)).") }
             try await body(folder)
         }
 

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// The fault run (issue 6): trips through real processes while the processor is killed with SIGKILL, the
@@ -314,7 +315,7 @@ final class SmallDisk {
     init(at folder: URL, megabytes: Int) throws {
         self.folder = folder
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        try Sandbox.run("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=\(megabytes)m", "tmpfs", folder.path])
+        try Spawn.output("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=\(megabytes)m", "tmpfs", folder.path])
     }
 
     /// Writes a filler file until the disk refuses another byte.
@@ -335,7 +336,7 @@ final class SmallDisk {
     }
 
     func unmount() {
-        _ = try? Sandbox.run("/usr/bin/umount", ["-l", folder.path])
+        _ = try? Spawn.output("/usr/bin/umount", ["-l", folder.path])
     }
 }
 

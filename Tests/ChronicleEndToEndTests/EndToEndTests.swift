@@ -122,9 +122,9 @@ struct EndToEndTests {
         let sandbox = try Sandbox()
         let user = "\(sandbox.vhost)-user"
         let password = "Pa55-\(UUID().uuidString.prefix(12))"
-        try Sandbox.ctl("add_user", user, password)
-        defer { _ = try? Sandbox.ctl("delete_user", user) }
-        try Sandbox.ctl("set_permissions", "-p", sandbox.vhost, user, ".*", ".*", ".*")
+        try Spawn.brokerCtl("add_user", user, password)
+        defer { _ = try? Spawn.brokerCtl("delete_user", user) }
+        try Spawn.brokerCtl("set_permissions", "-p", sandbox.vhost, user, ".*", ".*", ".*")
         let url = sandbox.url.replacingOccurrences(of: "guest:guest@", with: "\(user):\(password)@")
         #expect(url.contains(password))
 
@@ -160,7 +160,7 @@ struct EndToEndTests {
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
             let listing =
-                (try? Sandbox.ctl("list_queues", "-p", sandbox.vhost, "name", "consumers")) ?? ""
+                (try? Spawn.brokerCtl("list_queues", "-p", sandbox.vhost, "name", "consumers")) ?? ""
             let ready = queues.allSatisfy { queue in
                 listing.split(separator: "\n").contains { line in
                     let fields = line.split(separator: "\t")

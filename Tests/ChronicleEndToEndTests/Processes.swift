@@ -24,15 +24,15 @@ final class Sandbox: @unchecked Sendable {
         let base = ProcessInfo.processInfo.environment["CHRONICLE_AMQP_URL"] ?? "amqp://guest:guest@localhost:5672/"
         let root = base.split(separator: "/", omittingEmptySubsequences: false).prefix(3).joined(separator: "/")
         url = "\(root)/\(vhost)"
-        try Self.ctl("add_vhost", vhost)
-        try Self.ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        try Spawn.brokerCtl("add_vhost", vhost)
+        try Spawn.brokerCtl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
     }
 
     deinit {
         for child in children where child.isRunning { child.terminate() }
         // CHRONICLE_KEEP_SANDBOX=1 keeps the vhost and the folder, to look into a failure.
         guard ProcessInfo.processInfo.environment["CHRONICLE_KEEP_SANDBOX"] == nil else { return }
-        _ = try? Self.ctl("delete_vhost", vhost)
+        _ = try? Spawn.brokerCtl("delete_vhost", vhost)
         try? FileManager.default.removeItem(at: folder)
     }
 
@@ -123,22 +123,6 @@ final class Sandbox: @unchecked Sendable {
         return process.isRunning ? -1 : process.terminationStatus
     }
 
-    /// rabbitmqctl against the local broker, through `scripts/broker.sh ctl` (which knows its node and bounds
-    /// the call).
-    @discardableResult
-    static func ctl(_ arguments: String...) throws -> String {
-        try run(repository.appending(path: "scripts/broker.sh").path, ["ctl"] + arguments)
-    }
-
-    @discardableResult
-    static func run(_ executable: String, _ arguments: [String]) throws -> String {
-        let (outcome, output) = try Spawn.capture(executable, arguments)
-        guard outcome.succeeded else {
-            throw E2EFailure("\(executable) \(arguments.joined(separator: " ")) ended \(outcome): \(output)")
-        }
-        return output
-    }
-
     static func capture(_ executable: String, _ arguments: [String], environment: [String: String]?) throws -> (
         Int32, String
     ) {
@@ -155,10 +139,6 @@ final class Sandbox: @unchecked Sendable {
 // MARK: - Faults, counts and raw AMQP, for the fault and fuzz suites
 
 extension Sandbox {
-    /// The repository (for scripts/broker.sh).
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-
     /// Kills `process` with SIGKILL — no shutdown, no flush — and waits for it to be gone.
     func kill(_ process: Process) async {
         Foundation.kill(process.processIdentifier, SIGKILL)
@@ -168,7 +148,7 @@ extension Sandbox {
     /// Runs `scripts/broker.sh action` (start, stop or restart). The broker is the node's: every vhost on it
     /// is disturbed, so only serialized suites that run alone may call it.
     static func broker(_ action: String) throws {
-        let script = repository.appending(path: "scripts/broker.sh").path
+        let script = Spawn.scripts.appending(path: "broker.sh").path
         let (outcome, said) = try Spawn.capture(script, [action])
         // Reaped by someone else: the script's last line says how it ended.
         let succeeded = outcome == .unknown ? said.contains(" is up") : outcome.succeeded
@@ -179,7 +159,8 @@ extension Sandbox {
 
     /// Each queue of the vhost: messages ready and messages delivered but not yet acknowledged.
     func queues() throws -> [String: (ready: Int, unacknowledged: Int)] {
-        let listing = try Self.ctl("list_queues", "-p", vhost, "name", "messages_ready", "messages_unacknowledged")
+        let listing = try Spawn.brokerCtl(
+            "list_queues", "-p", vhost, "name", "messages_ready", "messages_unacknowledged")
         var queues: [String: (ready: Int, unacknowledged: Int)] = [:]
         for line in listing.split(separator: "\n") {
             let fields = line.split(separator: "\t")

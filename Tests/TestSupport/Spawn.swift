@@ -106,3 +106,27 @@ public struct SpawnError: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
 }
+
+extension Spawn {
+    /// Runs `executable arguments…` to its end and returns what it wrote (standard output and error
+    /// together); throws ``SpawnError`` with that text when it does not succeed.
+    @discardableResult
+    public static func output(_ executable: String, _ arguments: [String]) throws -> String {
+        let (outcome, text) = try capture(executable, arguments)
+        guard outcome.succeeded else {
+            throw SpawnError("\(executable) \(arguments.joined(separator: " ")) ended \(outcome): \(text)")
+        }
+        return text
+    }
+
+    /// The repository's `scripts/`.
+    public static let scripts = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appending(path: "scripts")
+
+    /// rabbitmqctl against the local broker, through `scripts/broker.sh ctl` (which knows its node and bounds
+    /// the call); throws with its output when it fails.
+    @discardableResult
+    public static func brokerCtl(_ arguments: String...) throws -> String {
+        try output(scripts.appending(path: "broker.sh").path, ["ctl"] + arguments)
+    }
+}
