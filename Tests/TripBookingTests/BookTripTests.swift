@@ -25,6 +25,32 @@ struct BookTripTests {
         #expect(world.env.takeDeadLetters().isEmpty)
     }
 
+    @Test("a booking delay of zero fires in the pass that armed it: no wake-up message, no timer row")
+    func zeroDelayFiresAtOnce() async throws {
+        var bookTrip = BookTrip()
+        bookTrip.initialDelay = .zero
+        let world = TripWorld(bookTrip: bookTrip)
+        try world.start(TripBookingApp.sampleTrip("t0"))
+        try await world.env.run()
+
+        #expect(world.outcomes().map(\.type) == ["TripBooked"])
+        let wakeUps = world.env.broker.log.compactMap { $0.message.headers[TimerMessage.timerHeader] }
+        #expect(!wakeUps.isEmpty)  // the calls' timeouts
+        #expect(!wakeUps.contains { $0.hasPrefix("sleep") })
+        let history = try await world.history("t0")
+        let kinds = history.prefix(6).map { "\($0.kind)".prefix { $0 != "(" } }
+        #expect(
+            kinds == [
+                "orchestrationStarted", "uuidRecorded", "timeRecorded", "timerScheduled", "timerFired",
+                "callScheduled",
+            ])
+        var rows: [String] = []
+        for state in [TimerState.pending, .fired, .cancelled] {
+            rows += try await world.env.store.timers(state: state, dueBefore: nil, limit: 100).map(\.timerID)
+        }
+        #expect(!rows.contains { $0.hasPrefix("sleep") })
+    }
+
     @Test("the hotel fails twice then succeeds; the waits are initialInterval × coefficient^n in virtual time")
     func hotelRetriesWithBackOff() async throws {
         var hotel = FakeTravelService.Behaviour()

@@ -153,14 +153,27 @@ public final class BatchProcessor: Sendable {
                         if let id = message.messageID, !id.isEmpty { batch.inbox.append(id) }
                         outcome.acknowledge.append(message)
                     }
-                    events += activation.newEvents
-                    batch.outbox += outgoing(instanceID, instance.orchestration, activation, now: now)
-                    batch.timers += activation.timers.map {
-                        .schedule(TimerRecord(instanceID: instanceID, timerID: $0.id.description, dueAt: $0.fireAt))
-                    }
-                    batch.timers += activation.cancelledTimers.map { .cancelled(instanceID, timerID: $0.description) }
-                    if let soonest = activation.timers.map(\.fireAt).min() {
-                        nextWakeUp = min(nextWakeUp ?? soonest, soonest)
+                    // A timer already due (a sleep of zero) fires in this pass, right after the activation that
+                    // armed it: no wake-up message and no timer row.
+                    var activations = [activation]
+                    var index = 0
+                    while index < activations.count {
+                        let activation = activations[index]
+                        index += 1
+                        let later = activation.timers.filter { $0.fireAt > now }
+                        for timer in activation.timers where timer.fireAt <= now {
+                            activations.append(instance.apply(timer.id.firedEvent, now: now))
+                        }
+                        events += activation.newEvents
+                        batch.outbox += outgoing(
+                            instanceID, instance.orchestration, activation, timers: later, now: now)
+                        batch.timers += later.map {
+                            .schedule(TimerRecord(instanceID: instanceID, timerID: $0.id.description, dueAt: $0.fireAt))
+                        }
+                        batch.timers += activation.cancelledTimers.map {
+                            .cancelled(instanceID, timerID: $0.description)
+                        }
+                        if let soonest = later.map(\.fireAt).min() { nextWakeUp = min(nextWakeUp ?? soonest, soonest) }
                     }
                 }
                 if !events.isEmpty {
@@ -257,12 +270,13 @@ public final class BatchProcessor: Sendable {
         }
     }
 
-    /// The messages an activation sends: its commands, its timers (as delayed messages to the processor's own
-    /// queue) and, if it ended the instance, the announcement of the outcome.
+    /// The messages an activation sends: its commands, the `timers` it armed that are not yet due (as delayed
+    /// messages to the processor's own queue) and, if it ended the instance, the announcement of the outcome.
     private func outgoing(
         _ instance: InstanceID,
         _ orchestration: String,
         _ activation: Activation,
+        timers: [TimerRequest],
         now: Date
     ) -> [OutgoingMessage] {
         var messages = activation.commands.map { call in
@@ -276,7 +290,7 @@ public final class BatchProcessor: Sendable {
                 body: call.command.body.data
             )
         }
-        messages += activation.timers.map { timer in
+        messages += timers.map { timer in
             TimerMessage.wakeUp(
                 id: "\(instance)/\(timer.id)", instance: instance, timer: timer.id.description,
                 queue: configuration.queue, at: now, due: timer.fireAt)
