@@ -55,11 +55,22 @@ public final class Processor: Sendable {
                 if configuration.localTimerHorizon > .zero {
                     group.addTask { await self.fireLocalTimers() }
                 }
-                while let batch = try await batches.next() {
-                    // An unstructured task does not inherit the cancellation of run(): the batch runs to its end,
-                    // unless it is waiting out a failure (see `retryDelay`).
-                    _ = try await Task { try await self.handle(batch) }.value
-                    if Task.isCancelled { break }
+                // Two batches at once: batch N+1 is decoded, replayed and committed while batch N's messages wait
+                // for their confirms and its inputs are acknowledged. Each batch still goes commit → publish →
+                // acknowledge. Unstructured tasks do not inherit the cancellation of run(): a batch runs to its
+                // end, unless it is waiting out a failure (see `retryDelay`).
+                var sending: Task<Void, any Error>?
+                do {
+                    while let batch = try await batches.next() {
+                        let committed = try await Task { try await self.commit(batch) }.value
+                        try await sending?.value
+                        sending = Task { try await self.send(committed) }
+                        if Task.isCancelled { break }
+                    }
+                    try await sending?.value
+                } catch {
+                    _ = try? await sending?.value
+                    throw error
                 }
                 group.cancelAll()
             }
@@ -114,32 +125,48 @@ public final class Processor: Sendable {
     /// Processes one batch of deliveries, end to end: commit, publish, dead-letter, acknowledge.
     @discardableResult
     public func handle(_ batch: [InboundMessage]) async throws -> BatchProcessor.Outcome {
+        let committed = try await commit(batch)
+        try await send(committed)
+        return committed.outcome
+    }
+
+    /// A committed batch, and which of its messages are sent and which held in memory (timers due soon).
+    private struct Committed: Sendable {
+        var outcome: BatchProcessor.Outcome
+        var sent: [OutgoingMessage] = []
+        var held: [OutgoingMessage] = []
+    }
+
+    /// Decodes, replays and commits a batch; then holds the timers due soon and forgets those that fired or were
+    /// cancelled (in batch order, before the next batch is committed).
+    private func commit(_ batch: [InboundMessage]) async throws -> Committed {
         logger.trace("batch", metadata: ["chronicle.count": "\(batch.count)"])
-        let outcome = try await processWithRetry(batch)
+        var committed = Committed(outcome: try await processWithRetry(batch))
         // Timers due soon wait in memory (their rows leave the outbox; the store keeps the timers); the rest
         // is published.
         let now = clock()
         let horizon = now.addingTimeInterval(configuration.localTimerHorizon.seconds)
-        var held: [OutgoingMessage] = []
-        var sent: [OutgoingMessage] = []
-        for message in outcome.publish {
+        for message in committed.outcome.publish {
             if let due = message.deliverAt, due > now, due <= horizon, LocalTimers.key(of: message) != nil {
-                held.append(message)
+                committed.held.append(message)
             } else {
-                sent.append(message)
+                committed.sent.append(message)
             }
         }
-        try await publishConfirmed(sent)
-        if !held.isEmpty {
-            localTimers.hold(held)
-            try await store.removeFromOutbox(held.map(\.id))
-        }
-        localTimers.apply(outcome.timerChanges)
-        for (message, reason) in outcome.deadLetter {
+        localTimers.hold(committed.held)
+        localTimers.apply(committed.outcome.timerChanges)
+        return committed
+    }
+
+    /// Publishes a committed batch's messages with confirms, clears them from the outbox, dead-letters what
+    /// was refused and acknowledges the inputs.
+    private func send(_ committed: Committed) async throws {
+        try await publishConfirmed(committed.sent)
+        if !committed.held.isEmpty { try await store.removeFromOutbox(committed.held.map(\.id)) }
+        for (message, reason) in committed.outcome.deadLetter {
             try await transport.deadLetter(message, reason: reason)
         }
-        try await transport.acknowledge(outcome.acknowledge)
-        return outcome
+        try await transport.acknowledge(committed.outcome.acknowledge)
     }
 
     /// Commits the batch, retrying while the store cannot: a version conflict is retried at once with fresh
