@@ -146,41 +146,60 @@ public final class SQLiteEventStore: EventStore {
 
     public func load(_ id: InstanceID) async throws -> StoredInstance? {
         let path = self.path
-        return try await read("loading instance \(id)") { db -> StoredInstance? in
-            guard
-                let recordRow = try Row.fetchOne(
-                    db.cachedStatement(sql: "SELECT * FROM instances WHERE id = ?"),
-                    arguments: [id.rawValue]
-                )
-            else { return nil }
-            let record = try Self.instanceRecord(recordRow, path: path)
-            let version: Int = recordRow["version"]
-            let rows = try Row.fetchCursor(
-                db.cachedStatement(
-                    sql: """
-                        SELECT sequence, format, payload, recorded_at FROM events
-                        WHERE instance = ? ORDER BY sequence
-                        """
-                ),
+        return try await read("loading instance \(id)") { db in
+            try Self.load(id, db: db, decoder: StoreCoding.makeDecoder(), path: path)
+        }
+    }
+
+    /// Loads many instances in one read.
+    public func load(_ ids: [InstanceID]) async throws -> [InstanceID: StoredInstance] {
+        if ids.isEmpty { return [:] }
+        let path = self.path
+        return try await read("loading \(ids.count) instances") { db in
+            let decoder = StoreCoding.makeDecoder()
+            var found: [InstanceID: StoredInstance] = [:]
+            for id in ids {
+                found[id] = try Self.load(id, db: db, decoder: decoder, path: path)
+            }
+            return found
+        }
+    }
+
+    private static func load(_ id: InstanceID, db: Database, decoder: JSONDecoder, path: String) throws
+        -> StoredInstance?
+    {
+        guard
+            let recordRow = try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT * FROM instances WHERE id = ?"),
                 arguments: [id.rawValue]
             )
-            let decoder = StoreCoding.makeDecoder()
-            var events: [HistoryEvent] = []
-            events.reserveCapacity(version)
-            while let row = try rows.next() {
-                events.append(try Self.event(row, of: id, at: events.count + 1, decoder: decoder, path: path))
-            }
-            guard version == events.count else {
-                throw EventStoreError(
-                    .unreadableFile,
+        else { return nil }
+        let record = try instanceRecord(recordRow, path: path)
+        let version: Int = recordRow["version"]
+        let rows = try Row.fetchCursor(
+            db.cachedStatement(
+                sql: """
+                    SELECT sequence, format, payload, recorded_at FROM events
+                    WHERE instance = ? ORDER BY sequence
                     """
-                    Instance \(id) in \(path) should hold \(version) events but holds \(events.count). The store \
-                    is damaged; restore it from a backup.
-                    """
-                )
-            }
-            return StoredInstance(record: record, events: events)
+            ),
+            arguments: [id.rawValue]
+        )
+        var events: [HistoryEvent] = []
+        events.reserveCapacity(version)
+        while let row = try rows.next() {
+            events.append(try event(row, of: id, at: events.count + 1, decoder: decoder, path: path))
         }
+        guard version == events.count else {
+            throw EventStoreError(
+                .unreadableFile,
+                """
+                Instance \(id) in \(path) should hold \(version) events but holds \(events.count). The store \
+                is damaged; restore it from a backup.
+                """
+            )
+        }
+        return StoredInstance(record: record, events: events)
     }
 
     public func instances(status: InstanceStatus?, limit: Int) async throws -> [InstanceRecord] {

@@ -23,6 +23,26 @@ struct CommitTests {
         #expect(loaded.record.updatedAt == time(1))
     }
 
+    @Test("many instances load in one read, the same as one by one; those never started are absent")
+    func loadsMany() async throws {
+        let fixture = try StoreFixture()
+        let store = try fixture.open()
+        let fired = event(.timerFired(step: 1), at: 1)
+        try await store.commit(
+            CommitBatch(appends: [
+                append("trip-1", expecting: 0, [started, fired]), append("trip-2", expecting: 0, [started]),
+            ])
+        )
+        let loaded = try await store.load(["trip-1", "trip-2", "trip-3"])
+        #expect(loaded.keys.sorted { $0.rawValue < $1.rawValue } == ["trip-1", "trip-2"])
+        for id: InstanceID in ["trip-1", "trip-2"] {
+            let one = try #require(try await store.load(id))
+            #expect(loaded[id]?.events == one.events)
+            #expect(loaded[id]?.record == one.record)
+        }
+        #expect(try await store.load([InstanceID]()).isEmpty)
+    }
+
     @Test func oneBatchCanAppendTwiceToTheSameInstance() async throws {
         let fixture = try StoreFixture()
         let store = try fixture.open()

@@ -11,6 +11,9 @@ public protocol EventStore: Sendable {
     /// The instance's record and its whole history, or `nil` if it was never started.
     func load(_ id: InstanceID) async throws -> StoredInstance?
 
+    /// The instances of `ids` that were started, as ``load(_:)-(InstanceID)`` gives them, read at once.
+    func load(_ ids: [InstanceID]) async throws -> [InstanceID: StoredInstance]
+
     /// Commits a batch atomically. Each append names the version (event count) it expects; if any instance
     /// has another, nothing of the batch is written and ``EventStoreError/Code/versionConflict`` is thrown.
     /// Outbox rows whose id is already there and inbox ids already recorded are kept as they are.
@@ -37,6 +40,15 @@ public protocol EventStore: Sendable {
     /// Deletes finished (completed or failed) instances last updated before `date` with their events and
     /// timers, and inbox ids recorded before `date`. Returns how many instances were removed.
     func purge(finishedBefore date: Date) async throws -> Int
+}
+
+extension EventStore {
+    /// One ``load(_:)-(InstanceID)`` after another; a store that can read many at once does better.
+    public func load(_ ids: [InstanceID]) async throws -> [InstanceID: StoredInstance] {
+        var found: [InstanceID: StoredInstance] = [:]
+        for id in ids { found[id] = try await load(id) }
+        return found
+    }
 }
 
 /// What the store holds for one instance.

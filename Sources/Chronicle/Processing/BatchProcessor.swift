@@ -109,9 +109,16 @@ public final class BatchProcessor: Sendable {
         // 3–4. Replay each instance with its new inputs.
         var touched: [(InstanceID, OrchestrationInstance, Int)] = []
         do {
+            // The instances not in memory, read at once.
+            let missing = cache.withLock { cache in order.filter { !cache.contains($0) } }
+            let stored = missing.isEmpty ? [:] : try await store.load(missing)
+            let read = Set(missing)
             for instanceID in order {
                 let inputs = byInstance[instanceID] ?? []
-                guard let (instance, version) = try await loadInstance(instanceID, firstInput: inputs[0].1) else {
+                guard
+                    let (instance, version) = try await loadInstance(
+                        instanceID, stored[instanceID], read: read.contains(instanceID), firstInput: inputs[0].1)
+                else {
                     for (message, route) in inputs {
                         let reason: String
                         if case .start = route {
@@ -229,11 +236,16 @@ public final class BatchProcessor: Sendable {
 
     // MARK: - Helpers
 
-    private func loadInstance(_ id: InstanceID, firstInput: MessageRouter.Routed) async throws -> (
-        OrchestrationInstance, Int
-    )? {
+    /// The instance from memory, else from what the store holds (`stored`, if it was `read` already), else a
+    /// new one for a start.
+    private func loadInstance(
+        _ id: InstanceID,
+        _ stored: StoredInstance?,
+        read: Bool,
+        firstInput: MessageRouter.Routed
+    ) async throws -> (OrchestrationInstance, Int)? {
         if let cached = cache.withLock({ $0.take(id) }) { return (cached.instance, cached.version) }
-        if let stored = try await store.load(id) {
+        if let stored = read ? stored : try await store.load(id) {
             guard let entry = registry.entries[stored.record.orchestration] else { return nil }
             return (entry.makeInstance(id, stored.events), stored.version)
         }

@@ -28,6 +28,8 @@ struct InstanceCache: Sendable {
 
     mutating func take(_ id: InstanceID) -> Entry? { entries.removeValue(forKey: id) }
 
+    func contains(_ id: InstanceID) -> Bool { entries[id] != nil }
+
     /// Keeps `instance` (unless it is finished or the cache holds nothing), evicting the least recently used
     /// ones beyond capacity.
     mutating func put(_ id: InstanceID, instance: OrchestrationInstance, version: Int, now: Date) {
