@@ -297,7 +297,7 @@ public final class FakeTravelService: Sendable {
             type: type,
             correlationID: tripId,
             timestamp: now,
-            body: (try? Payload.encoder.encode(body)) ?? Data(),
+            body: (try? Payload.sharedEncoder.encode(body)) ?? Data(),
             deliverAt: now.addingTimeInterval(latencySeconds(commandID))
         )
     }

@@ -47,7 +47,7 @@ public enum TripBookingApp {
             type: StartTrip.messageType,
             correlationID: trip.tripId,
             timestamp: now,
-            body: try Payload.encoder.encode(trip)
+            body: try Payload.sharedEncoder.encode(trip)
         )
     }
 

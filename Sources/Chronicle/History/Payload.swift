@@ -13,14 +13,14 @@ public struct Payload: Hashable, Codable, Sendable, CustomStringConvertible {
 
     /// Encodes `value` as JSON with sorted keys and ISO 8601 dates.
     public init(encoding value: some Encodable) throws {
-        self.json = String(decoding: try Payload.encoder.encode(value), as: UTF8.self)
+        self.json = String(decoding: try Payload.sharedEncoder.encode(value), as: UTF8.self)
     }
 
     public var data: Data { Data(json.utf8) }
 
     /// Decodes the payload as `type`.
     public func decode<T: Decodable>(_ type: T.Type = T.self) throws -> T {
-        try Payload.decoder.decode(T.self, from: data)
+        try Payload.sharedDecoder.decode(T.self, from: data)
     }
 
     public var description: String { json }
@@ -61,6 +61,11 @@ public struct Payload: Hashable, Codable, Sendable, CustomStringConvertible {
         }
         return decoder
     }
+
+    /// One ``encoder`` and one ``decoder`` for Chronicle's own use (they are safe to share between threads, and
+    /// making one per message cost more than the message); users get their own from ``encoder`` and ``decoder``.
+    package static let sharedEncoder = encoder
+    package static let sharedDecoder = decoder
 
     static let dateStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
 }

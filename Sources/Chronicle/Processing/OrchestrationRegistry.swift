@@ -68,18 +68,22 @@ public struct OrchestrationRegistry: Sendable {
         announce: @escaping @Sendable (InstanceID, Result<O.Output, Failure>) -> Announcement? = { _, _ in nil }
     ) {
         if let startRoutingKey { startTypesByRoutingKey[startRoutingKey] = startMessageType }
+        // One parse gives the input and the instance id.
+        let decoder = Payload.decoder
+        decoder.userInfo[StartBody<O.Input>.instanceIDField] = instanceIDField
         starters[startMessageType] = Starter(
             orchestration: O.name,
             instanceIDField: instanceIDField,
             decode: { body in
-                let input: O.Input
+                let start: StartBody<O.Input>
                 do {
-                    input = try Payload.decoder.decode(O.Input.self, from: body)
+                    start = try decoder.decode(StartBody<O.Input>.self, from: body)
                 } catch let error as DecodingError {
                     throw InvalidMessage(reason: "the body does not decode as \(startMessageType): \(error.summary)")
                 }
+                let input = start.input
                 try validate(input)
-                guard let id = Self.stringField(instanceIDField, in: body), !id.isEmpty else {
+                guard let id = start.instanceID, !id.isEmpty else {
                     throw InvalidMessage(reason: "the body has no \(instanceIDField)")
                 }
                 return (InstanceID(id), try Payload(encoding: input))
@@ -113,6 +117,29 @@ public struct OrchestrationRegistry: Sendable {
     static func stringField(_ field: String, in body: Data) -> String? {
         guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else { return nil }
         return object[field] as? String
+    }
+}
+
+/// A start message's body: the orchestration's input, and the string field that names the instance (the
+/// decoder's `userInfo` says which).
+private struct StartBody<Input: Decodable>: Decodable {
+    static var instanceIDField: CodingUserInfoKey { CodingUserInfoKey(rawValue: "chronicle.instanceIDField")! }
+
+    struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    var input: Input
+    var instanceID: String?
+
+    init(from decoder: any Decoder) throws {
+        input = try Input(from: decoder)
+        let field = decoder.userInfo[Self.instanceIDField] as? String ?? ""
+        instanceID = try? decoder.container(keyedBy: Key.self).decodeIfPresent(
+            String.self, forKey: Key(stringValue: field))
     }
 }
 
