@@ -55,6 +55,11 @@ public final class InMemoryEventStore: EventStore, Sendable {
             for message in batch.outbox where next.outboxIDs.insert(message.id).inserted {
                 next.outbox.append(message)
             }
+            let removed = Set(batch.outboxRemovals)
+            if !removed.isEmpty {
+                next.outbox.removeAll { removed.contains($0.id) }
+                next.outboxIDs.subtract(removed)
+            }
             let at = batch.appends.first?.at ?? Date()
             for id in batch.inbox where next.inbox[id] == nil { next.inbox[id] = at }
             for change in batch.timers {

@@ -110,6 +110,20 @@ struct CommitTests {
         #expect(try await store.outboxDepth() == 1)
     }
 
+    @Test("a commit removes the outbox rows it voids, in the same transaction")
+    func aCommitRemovesVoidedOutboxRows() async throws {
+        let fixture = try StoreFixture()
+        let store = try fixture.open()
+        try await store.commit(CommitBatch(outbox: [message("m-1"), message("m-2")]))
+        try await store.commit(
+            CommitBatch(appends: [append("trip-1", expecting: 0, [started])], outboxRemovals: ["m-1", "unknown"]))
+        #expect(try await store.pendingOutbox(limit: 10).map(\.id) == ["m-2"])
+        // A batch that fails writes nothing, removals included.
+        let conflicting = CommitBatch(appends: [append("trip-1", expecting: 5, [started])], outboxRemovals: ["m-2"])
+        await #expect(throws: EventStoreError.self) { try await store.commit(conflicting) }
+        #expect(try await store.pendingOutbox(limit: 10).map(\.id) == ["m-2"])
+    }
+
     @Test func outboxRowsComeBackExactly() async throws {
         let fixture = try StoreFixture()
         let store = try fixture.open()

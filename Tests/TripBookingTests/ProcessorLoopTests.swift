@@ -73,6 +73,50 @@ struct ProcessorLoopTests {
     }
 }
 
+@Suite("Timers held in the processor's memory")
+struct HeldTimerTests {
+    @Test(
+        "a timer held in memory survives a restart with a smaller horizon: its wake-up waited in the outbox",
+        .timeLimit(.minutes(1)))
+    func survivesRestart() async throws {
+        let broker = InMemoryBroker()
+        var configuration = ProcessorConfiguration()
+        configuration.localTimerHorizon = .seconds(60)
+        broker.bind(queue: configuration.queue, exchange: configuration.commandsExchange, pattern: "trip.start")
+        let transport = InMemoryTransport(broker: broker)
+        let store = InMemoryEventStore()
+        var bookTrip = BookTrip()
+        bookTrip.initialDelay = .seconds(1)
+        let registry = TripBookingApp.registry(bookTrip)
+        let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        func kinds() async throws -> [String] { try await store.load("held")?.events.map(\.kind.name) ?? [] }
+
+        let held = Processor(
+            registry: registry, store: store, transport: transport, configuration: configuration, logger: logger)
+        let first = Task { try await held.run() }
+        try await transport.publish([try TripBookingApp.startMessage(TripBookingApp.sampleTrip("held"), at: Date())])
+        for _ in 0..<100 where try await !kinds().contains("timerScheduled") {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        first.cancel()
+        _ = try? await first.value
+        // Held in memory, so in no queue; its wake-up is still in the outbox.
+        #expect(broker.heldCount == 0)
+        #expect(try await store.pendingOutbox(limit: 10).map(\.type) == [TimerMessage.type])
+
+        configuration.localTimerHorizon = .zero
+        let restarted = Processor(
+            registry: registry, store: store, transport: transport, configuration: configuration, logger: logger)
+        let second = Task { try await restarted.run() }
+        defer { second.cancel() }
+        for _ in 0..<300 where try await !kinds().contains("timerFired") {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(try await kinds().contains("timerFired"))
+        #expect(try await kinds().contains("callScheduled"))
+    }
+}
+
 /// A store whose commits fail while `full` is set, as on a full disk.
 final class FillableStore: EventStore, Sendable {
     let inner = InMemoryEventStore()

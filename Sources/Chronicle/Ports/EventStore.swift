@@ -106,20 +106,27 @@ public struct CommitBatch: Sendable {
     /// Ids of the input messages applied by this batch.
     public var inbox: [String]
     public var timers: [TimerChange]
+    /// Outbox rows this batch makes void (the wake-ups of timers it fired or cancelled); an id not in the
+    /// outbox is no error.
+    public var outboxRemovals: [String]
 
     public init(
         appends: [InstanceAppend] = [],
         outbox: [OutgoingMessage] = [],
         inbox: [String] = [],
-        timers: [TimerChange] = []
+        timers: [TimerChange] = [],
+        outboxRemovals: [String] = []
     ) {
         self.appends = appends
         self.outbox = outbox
         self.inbox = inbox
         self.timers = timers
+        self.outboxRemovals = outboxRemovals
     }
 
-    public var isEmpty: Bool { appends.isEmpty && outbox.isEmpty && inbox.isEmpty && timers.isEmpty }
+    public var isEmpty: Bool {
+        appends.isEmpty && outbox.isEmpty && inbox.isEmpty && timers.isEmpty && outboxRemovals.isEmpty
+    }
 }
 
 /// New events for one instance, and its index row after them.

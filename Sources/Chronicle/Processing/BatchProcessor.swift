@@ -206,6 +206,16 @@ public final class BatchProcessor: Sendable {
                 }
             }
 
+            // A timer that fired or was cancelled voids its wake-up's outbox row, if it is still there (a timer
+            // held in memory keeps its row until then; see Processor).
+            batch.outboxRemovals = batch.timers.compactMap { change in
+                switch change {
+                case .fired(let instance, let timer), .cancelled(let instance, let timer):
+                    TimerMessage.wakeUpID(instance: instance, timer: timer)
+                case .schedule: nil
+                }
+            }
+
             // 5. Commit the whole batch at once.
             if !batch.isEmpty { try await store.commit(batch) }
         } catch {
@@ -304,7 +314,8 @@ public final class BatchProcessor: Sendable {
         }
         messages += timers.map { timer in
             TimerMessage.wakeUp(
-                id: "\(instance)/\(timer.id)", instance: instance, timer: timer.id.description,
+                id: TimerMessage.wakeUpID(instance: instance, timer: timer.id.description), instance: instance,
+                timer: timer.id.description,
                 queue: configuration.queue, at: now, due: timer.fireAt)
         }
         let result: Result<Payload, Failure>? =

@@ -182,6 +182,9 @@ public enum TimerMessage {
         var timerId: String
     }
 
+    /// The message id (and outbox row) of the wake-up of `timer` of `instance`.
+    static func wakeUpID(instance: InstanceID, timer: String) -> String { "\(instance)/\(timer)" }
+
     /// The wake-up of `timer` of `instance`: a message to the processor's `queue`, due at `due`.
     static func wakeUp(
         id: String, instance: InstanceID, timer: String, queue: String, at now: Date, due: Date

@@ -89,8 +89,9 @@ public final class Processor: Sendable {
         try await Task.sleep(for: delay)
     }
 
-    /// Publishes outbox rows left by an earlier run, and re-arms timers that are due but may have lost their
-    /// wake-up message (a duplicate wake-up is ignored by the instance).
+    /// Publishes outbox rows left by an earlier run (among them the wake-ups of timers it held in memory, which
+    /// from then on wait in the transport's delayed delivery), and re-arms timers that are due but may have lost
+    /// their wake-up message (a duplicate wake-up is ignored by the instance).
     public func recover() async throws {
         var republished = 0
         while true {
@@ -99,16 +100,17 @@ public final class Processor: Sendable {
             try await publishConfirmed(pending)
             republished += pending.count
         }
-        // Timers that are due, and those due within the horizon, which may have been held in memory by the
-        // run that ended. (One that also waits in the delay levels fires twice; the instance ignores the
-        // second.)
+        // Timers that are due, and those due within the horizon, held again in memory: the outbox has the
+        // wake-ups of those the run that ended held, but a store written by an older Chronicle may not. (One that
+        // also waits in the delay levels fires twice; the instance ignores the second.)
         let now = clock()
         let horizon = now.addingTimeInterval(configuration.localTimerHorizon.seconds)
         let pending = try await store.timers(state: .pending, dueBefore: horizon, limit: 100_000)
         let queue = configuration.queue
         let wakeUp = { (timer: TimerRecord) in
             TimerMessage.wakeUp(
-                id: "\(timer.instanceID)/\(timer.timerID)/rearmed", instance: timer.instanceID,
+                id: TimerMessage.wakeUpID(instance: timer.instanceID, timer: timer.timerID) + "/rearmed",
+                instance: timer.instanceID,
                 timer: timer.timerID, queue: queue, at: now, due: timer.dueAt)
         }
         localTimers.hold(pending.filter { $0.dueAt > now }.map(wakeUp))
@@ -130,11 +132,10 @@ public final class Processor: Sendable {
         return committed.outcome
     }
 
-    /// A committed batch, and which of its messages are sent and which held in memory (timers due soon).
+    /// A committed batch, and which of its messages are sent (the rest are timer wake-ups held in memory).
     private struct Committed: Sendable {
         var outcome: BatchProcessor.Outcome
         var sent: [OutgoingMessage] = []
-        var held: [OutgoingMessage] = []
     }
 
     /// Decodes, replays and commits a batch; then holds the timers due soon and forgets those that fired or were
@@ -142,18 +143,20 @@ public final class Processor: Sendable {
     private func commit(_ batch: [InboundMessage]) async throws -> Committed {
         logger.trace("batch", metadata: ["chronicle.count": "\(batch.count)"])
         var committed = Committed(outcome: try await processWithRetry(batch))
-        // Timers due soon wait in memory (their rows leave the outbox; the store keeps the timers); the rest
-        // is published.
+        // Timers due soon wait in memory; the rest is published. A held timer's wake-up keeps its outbox row
+        // until the commit that fires or cancels the timer removes it, so a restart (with any horizon) sends it
+        // again: held in memory, it is in no queue.
         let now = clock()
         let horizon = now.addingTimeInterval(configuration.localTimerHorizon.seconds)
+        var held: [OutgoingMessage] = []
         for message in committed.outcome.publish {
             if let due = message.deliverAt, due > now, due <= horizon, LocalTimers.key(of: message) != nil {
-                committed.held.append(message)
+                held.append(message)
             } else {
                 committed.sent.append(message)
             }
         }
-        localTimers.hold(committed.held)
+        localTimers.hold(held)
         localTimers.apply(committed.outcome.timerChanges)
         return committed
     }
@@ -162,7 +165,6 @@ public final class Processor: Sendable {
     /// was refused and acknowledges the inputs.
     private func send(_ committed: Committed) async throws {
         try await publishConfirmed(committed.sent)
-        if !committed.held.isEmpty { try await store.removeFromOutbox(committed.held.map(\.id)) }
         for (message, reason) in committed.outcome.deadLetter {
             try await transport.deadLetter(message, reason: reason)
         }

@@ -53,6 +53,10 @@ struct BatchWriter {
         for change in batch.timers {
             try writeTimer(change)
         }
+        if !batch.outboxRemovals.isEmpty {
+            let delete = try db.cachedStatement(sql: "DELETE FROM outbox WHERE id = ?")
+            for id in batch.outboxRemovals { try delete.execute(arguments: [id]) }
+        }
     }
 
     /// Moves the instance's row from the expected version to the new one, or fails with a version conflict.

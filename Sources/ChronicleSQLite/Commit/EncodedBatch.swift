@@ -45,6 +45,7 @@ struct EncodedBatch: Sendable {
     /// the instances' `updated_at` that purging compares with; the wall clock when the batch has no appends.
     var appliedAt: Double
     var timers: [TimerChange]
+    var outboxRemovals: [String]
 
     var instanceCount: Int { appends.count }
 
@@ -88,5 +89,6 @@ struct EncodedBatch: Sendable {
         inbox = batch.inbox
         appliedAt = batch.appends.map(\.at).max()?.storeTime ?? Date().storeTime
         timers = batch.timers
+        outboxRemovals = batch.outboxRemovals
     }
 }
