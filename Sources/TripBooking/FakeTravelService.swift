@@ -168,7 +168,8 @@ public final class FakeTravelService: Sendable {
             }
             let ledgerBefore = state.ledger.count
             state.closing = nil
-            let response = decide(command, key: key, now: now, state: &state)
+            let fields = Self.fields(of: command.body)
+            let response = decide(command, fields: fields, key: key, now: now, state: &state)
             let reply: OutgoingMessage?
             switch response {
             case .reply(let message): reply = message
@@ -179,7 +180,7 @@ public final class FakeTravelService: Sendable {
             state.unjournaled.append(
                 JournalEntry(
                     commandId: key,
-                    tripId: Self.field("tripId", in: command.body) ?? "",
+                    tripId: fields["tripId"] ?? "",
                     commandType: command.type ?? "",
                     reply: reply,
                     effects: Array(state.ledger[ledgerBefore...]),
@@ -190,17 +191,19 @@ public final class FakeTravelService: Sendable {
         }
     }
 
-    private func decide(_ command: InboundMessage, key: String, now: Date, state: inout State) -> Response {
+    private func decide(
+        _ command: InboundMessage, fields: [String: String], key: String, now: Date, state: inout State
+    ) -> Response {
         let prefix = kind == .hotel ? "Hotel" : "Flight"
         switch command.type {
         case ReserveHotel.name where kind == .hotel, ReserveFlight.name where kind == .flight:
-            guard let tripId = Self.field("tripId", in: command.body) else {
+            guard let tripId = fields["tripId"] else {
                 return .rejected("the \(command.type ?? "") body has no tripId")
             }
             let attempt = state.attemptsByTrip[tripId, default: 0] + 1
             state.attemptsByTrip[tripId] = attempt
             if attempt <= behaviour.ignoreFirstAttempts { return .silent }
-            let booking = Self.field("bookingId", in: command.body)
+            let booking = fields["bookingId"]
             if let booking, state.closedBookings.contains(booking) {
                 let failure = Failure(type: "BookingCancelled", message: "booking \(booking) was cancelled")
                 return .reply(failed(failure, tripId, key, now))
@@ -210,7 +213,7 @@ public final class FakeTravelService: Sendable {
                 let body = ReservationConfirmed(commandId: key, tripId: tripId, reservationId: held)
                 return .reply(reply("\(prefix)Reserved", "\(kind.rawValue).reserved", body, tripId, key, now))
             }
-            if let refusal = refusal(command) {
+            if let refusal = refusal(fields) {
                 return .reply(failed(refusal, tripId, key, now))
             }
             if attempt <= behaviour.failFirstAttempts + behaviour.ignoreFirstAttempts
@@ -230,9 +233,9 @@ public final class FakeTravelService: Sendable {
             let body = ReservationConfirmed(commandId: key, tripId: tripId, reservationId: reservationID)
             return .reply(reply("\(prefix)Reserved", "\(kind.rawValue).reserved", body, tripId, key, now))
         case CancelHotel.name where kind == .hotel, CancelFlight.name where kind == .flight:
-            let named = Self.field("reservationId", in: command.body)
-            let voided = Self.field("bookingId", in: command.body)
-            guard let tripId = Self.field("tripId", in: command.body), named != nil || voided != nil else {
+            let named = fields["reservationId"]
+            let voided = fields["bookingId"]
+            guard let tripId = fields["tripId"], named != nil || voided != nil else {
                 return .rejected("the \(command.type ?? "") body has no tripId, or neither reservationId nor bookingId")
             }
             let reservationID = named ?? voided.flatMap { state.reservationByBooking[$0] }
@@ -271,11 +274,11 @@ public final class FakeTravelService: Sendable {
     }
 
     /// Requests no retry can fix: a city the hotel does not serve, a route the airline does not fly.
-    private func refusal(_ command: InboundMessage) -> Failure? {
+    private func refusal(_ fields: [String: String]) -> Failure? {
         switch kind {
-        case .hotel where Self.field("city", in: command.body) == "Atlantis":
+        case .hotel where fields["city"] == "Atlantis":
             Failure(type: "CityNotServed", message: "no hotel in Atlantis")
-        case .flight where Self.field("to", in: command.body) == "XXX":
+        case .flight where fields["to"] == "XXX":
             Failure(type: "RouteNotServed", message: "no flights to XXX")
         default:
             nil
@@ -318,8 +321,10 @@ public final class FakeTravelService: Sendable {
         return Double(generator.next() >> 11) / Double(1 << 53)
     }
 
-    static func field(_ name: String, in body: Data) -> String? {
-        (try? JSONSerialization.jsonObject(with: body) as? [String: Any])?[name] as? String
+    /// The body's top-level string fields (none if it is not a JSON object), read in one parse.
+    static func fields(of body: Data) -> [String: String] {
+        guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else { return [:] }
+        return object.compactMapValues { $0 as? String }
     }
 }
 

@@ -59,11 +59,10 @@ public final class ServiceJournalFile: Sendable {
         encoder.outputFormatting = .sortedKeys
         let rows = try entries.map { ($0, String(decoding: try encoder.encode($0), as: UTF8.self)) }
         try await database.write { db in
+            let insert = try db.cachedStatement(
+                sql: "INSERT OR IGNORE INTO journal (command_id, trip_id, command_type, entry) VALUES (?, ?, ?, ?)")
             for (entry, json) in rows {
-                try db.execute(
-                    sql: "INSERT OR IGNORE INTO journal (command_id, trip_id, command_type, entry) VALUES (?, ?, ?, ?)",
-                    arguments: [entry.commandId, entry.tripId, entry.commandType, json]
-                )
+                try insert.execute(arguments: [entry.commandId, entry.tripId, entry.commandType, json])
             }
         }
     }
