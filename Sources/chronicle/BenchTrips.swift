@@ -85,7 +85,8 @@ struct BenchTrips: AsyncParsableCommand {
             if parked {
                 return try await run.park(count, store: store, processor: processor)
             }
-            return try await run.measure(count, inFlight: inFlight, deliveries: deliveries, processor: processor)
+            return try await run.measure(
+                count, inFlight: inFlight, deliveries: deliveries, processor: processor, services: services)
         }
         var figures = report
         if !parked && !noCeiling {
@@ -173,8 +174,10 @@ struct BenchRun: Sendable {
         _ count: Int,
         inFlight: Int,
         deliveries: AsyncThrowingStream<[InboundMessage], any Error>,
-        processor: Process
+        processor: Process,
+        services: Process
     ) async throws -> BenchReport {
+        let cpuBefore = (Child.cpuTime(processor.processIdentifier), Child.cpuTime(services.processIdentifier))
         let started = StartTimes()
         var latencies: [Duration] = []
         latencies.reserveCapacity(count)
@@ -213,6 +216,10 @@ struct BenchRun: Sendable {
             group.cancelAll()
         }
         let elapsed = clock.now - begin
+        let cpu = (
+            Child.cpuTime(processor.processIdentifier) - cpuBefore.0,
+            Child.cpuTime(services.processIdentifier) - cpuBefore.1
+        )
         progress.finish()
         latencies.sort()
         func percentile(_ p: Double) -> String {
@@ -233,6 +240,8 @@ struct BenchRun: Sendable {
                 "processor_peak_rss_mb",
                 String(format: "%.1f", Double(Child.memory(processor.processIdentifier, "VmHWM")) / 1024)
             ),
+            ("processor_cpu_ms_per_saga", String(format: "%.3f", cpu.0 * 1000 / Double(count))),
+            ("services_cpu_ms_per_saga", String(format: "%.3f", cpu.1 * 1000 / Double(count))),
             ("messages_per_saga", "\(Self.messagesPerSaga)"),
             ("broker_messages_per_second", String(format: "%.0f", rate * Double(Self.messagesPerSaga))),
         ]
@@ -357,6 +366,17 @@ enum Child {
             return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
         }
         return 0
+    }
+
+    /// The CPU time (user and system) a process has used so far, in seconds.
+    static func cpuTime(_ pid: Int32) -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let end = stat.lastIndex(of: ")")
+        else { return 0 }
+        // After the command name: state is field 3; utime and stime are fields 14 and 15.
+        let fields = stat[stat.index(after: end)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
     static func fileSize(_ path: String) -> Int {
