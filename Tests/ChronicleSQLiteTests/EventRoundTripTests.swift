@@ -77,6 +77,29 @@ struct EventRoundTripTests {
         #expect(reopened.events == events)
     }
 
+    @Test("the store's own JSON writer gives what JSONEncoder gives, byte for byte, for every kind and awkward text")
+    func theEventWriterMatchesJSONEncoder() throws {
+        let awkward =
+            "quote \" backslash \\ slash / tab \t nul \u{0} bell \u{7} del \u{7F} é 中 🚀 \u{2028} \r\n\u{8}\u{C}"
+        let kinds =
+            Self.everyKind + [
+                .orchestrationStarted(name: awkward, input: Payload(json: awkward)),
+                .callFailed(step: 1, attempt: 1, failure: Failure(type: awkward, message: "")),
+                .timeRecorded(step: -1, time: Date(timeIntervalSinceReferenceDate: 0)),
+                .timeRecorded(step: .max, time: Date(timeIntervalSinceReferenceDate: -1e-7)),
+                .timerScheduled(step: 0, fireAt: Date(timeIntervalSinceReferenceDate: 1e21)),
+                .randomSeedRecorded(step: 0, seed: 0),
+            ]
+        let encoder = StoreCoding.makeEncoder()
+        for kind in kinds {
+            let expected = String(decoding: try encoder.encode(kind), as: UTF8.self)
+            #expect(EventJSON.encode(kind) == expected)
+            #expect(
+                try StoreCoding.makeDecoder().decode(HistoryEvent.Kind.self, from: Data(EventJSON.encode(kind).utf8))
+                    == kind)
+        }
+    }
+
     @Test func theInstanceRecordComesBackExactly() async throws {
         let fixture = try StoreFixture()
         let store = try fixture.open()

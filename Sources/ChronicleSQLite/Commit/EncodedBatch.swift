@@ -51,14 +51,14 @@ struct EncodedBatch: Sendable {
 
     init(_ batch: CommitBatch) throws {
         let encoder = StoreCoding.makeEncoder()
-        appends = try batch.appends.map { append in
+        appends = batch.appends.map { append in
             var sequence = append.expectedVersion
-            let events = try append.events.map { event in
+            let events = append.events.map { event in
                 sequence += 1
                 return Event(
                     sequence: sequence,
                     type: event.kind.name,
-                    payload: String(decoding: try encoder.encode(event.kind), as: UTF8.self),
+                    payload: EventJSON.encode(event.kind),
                     recordedAt: event.timestamp.storeTime
                 )
             }
@@ -80,7 +80,8 @@ struct EncodedBatch: Sendable {
                 type: message.type,
                 correlationID: message.correlationID,
                 timestamp: message.timestamp.storeTime,
-                headers: String(decoding: try encoder.encode(message.headers), as: UTF8.self),
+                headers: message.headers.isEmpty
+                    ? "{}" : String(decoding: try encoder.encode(message.headers), as: UTF8.self),
                 body: message.body,
                 deliverAt: message.deliverAt?.storeTime,
                 mandatory: message.mandatory
