@@ -22,14 +22,20 @@ bin=/usr/lib/rabbitmq/bin
 export RABBITMQ_NODENAME="${CHRONICLE_BROKER_NODE:-chronicle@localhost}"
 export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
 export RABBITMQ_NODE_PORT="${CHRONICLE_BROKER_PORT:-5672}"
-export RABBITMQ_MNESIA_BASE="$dir/data"
-export RABBITMQ_LOG_BASE="$dir/log"
-export RABBITMQ_PID_FILE="$dir/pid"
-export RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins"
-export RABBITMQ_CONFIG_FILE="$dir/rabbitmq.conf"
-export RABBITMQ_ADVANCED_CONFIG_FILE="$dir/advanced.config"
-export RABBITMQ_CONF_ENV_FILE="$dir/rabbitmq-env.conf"
-export ERL_INETRC="$dir/inetrc"
+
+# Points the node's files at folder $1.
+use_dir() {
+    dir="$1"
+    export RABBITMQ_MNESIA_BASE="$dir/data"
+    export RABBITMQ_LOG_BASE="$dir/log"
+    export RABBITMQ_PID_FILE="$dir/pid"
+    export RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins"
+    export RABBITMQ_CONFIG_FILE="$dir/rabbitmq.conf"
+    export RABBITMQ_ADVANCED_CONFIG_FILE="$dir/advanced.config"
+    export RABBITMQ_CONF_ENV_FILE="$dir/rabbitmq-env.conf"
+    export ERL_INETRC="$dir/inetrc"
+}
+use_dir "$dir"
 
 prepare() {
     mkdir -p "$dir/data" "$dir/log"
@@ -70,6 +76,20 @@ node_vms() {
     return 0
 }
 
+# The folder the running node keeps its data in: another checkout's, perhaps (a restart must keep it, or the
+# node comes back without its vhosts); ours when it does not run.
+running_dir() {
+    local p base
+    for p in $(node_vms); do
+        base=$({ tr '\0' '\n' <"/proc/$p/environ"; } 2>/dev/null | sed -n 's/^RABBITMQ_MNESIA_BASE=//p')
+        if [ -n "$base" ]; then
+            echo "${base%/data}"
+            return 0
+        fi
+    done
+    echo "$dir"
+}
+
 # Kills the node's VMs with SIGKILL and waits until they are gone.
 kill_vms() {
     # shellcheck disable=SC2086
@@ -88,7 +108,7 @@ start() {
     fi
     prepare
     if running; then
-        echo "broker: $RABBITMQ_NODENAME is running"
+        echo "broker: $RABBITMQ_NODENAME is running (data in $(running_dir))"
         return 0
     fi
     local vms
@@ -162,7 +182,9 @@ case "${1:-}" in
 start) start ;;
 stop) stop ;;
 restart)
+    from=$(running_dir)
     stop
+    use_dir "$from"
     start
     ;;
 fresh) fresh ;;
