@@ -17,54 +17,38 @@ extension FakeTravelService {
         let deliveries = try await transport.consume(queue: queue, prefetch: prefetch)
         let batches = DeliveryBatches()
         async let pumping: Void = batches.pump(deliveries)
-        // The next batch is decided and journaled while this one's replies wait for their confirms; replies
-        // still go out batch after batch.
-        var sending: Task<Void, any Error>?
-        do {
-            while let batch = try await batches.next() {
-                try await beforeBatch()
-                let now = Date()
-                var replies: [OutgoingMessage] = []
-                var handled: [InboundMessage] = []
-                var rejected: [(InboundMessage, String)] = []
-                for command in batch {
-                    switch respond(to: command, now: now) {
-                    case .reply(let reply):
-                        replies.append(reply)
-                        handled.append(command)
-                    case .silent:
-                        handled.append(command)
-                    case .rejected(let reason):
-                        rejected.append((command, reason))
-                    }
-                }
-                try await journal?.append(takeUnjournaled())
-                try await sending?.value
-                sending = Task {
-                    try await Self.send(replies, now: now, over: transport)
-                    for (command, reason) in rejected { try await transport.deadLetter(command, reason: reason) }
-                    try await transport.acknowledge(handled)
+        while let batch = try await batches.next() {
+            try await beforeBatch()
+            let now = Date()
+            var replies: [OutgoingMessage] = []
+            var handled: [InboundMessage] = []
+            var rejected: [(InboundMessage, String)] = []
+            for command in batch {
+                switch respond(to: command, now: now) {
+                case .reply(let reply):
+                    replies.append(reply)
+                    handled.append(command)
+                case .silent:
+                    handled.append(command)
+                case .rejected(let reason):
+                    rejected.append((command, reason))
                 }
             }
-            try await sending?.value
-        } catch {
-            sending?.cancel()
-            throw error
+            try await journal?.append(takeUnjournaled())
+            // The service's latency: each reply goes out when it is due (the batch's replies overlap).
+            for due in Dictionary(grouping: replies, by: { $0.deliverAt ?? now }).sorted(by: { $0.key < $1.key }) {
+                let wait = due.key.timeIntervalSinceNow
+                if wait > 0 { try await Task.sleep(for: .milliseconds(Int64(wait * 1000))) }
+                try await transport.publish(
+                    due.value.map { reply in
+                        var reply = reply
+                        reply.deliverAt = nil
+                        return reply
+                    })
+            }
+            for (command, reason) in rejected { try await transport.deadLetter(command, reason: reason) }
+            try await transport.acknowledge(handled)
         }
         await pumping
-    }
-
-    /// Publishes a batch's replies, each when the service's latency has passed (the batch's replies overlap).
-    private static func send(_ replies: [OutgoingMessage], now: Date, over transport: any Transport) async throws {
-        for due in Dictionary(grouping: replies, by: { $0.deliverAt ?? now }).sorted(by: { $0.key < $1.key }) {
-            let wait = due.key.timeIntervalSinceNow
-            if wait > 0 { try await Task.sleep(for: .milliseconds(Int64(wait * 1000))) }
-            try await transport.publish(
-                due.value.map { reply in
-                    var reply = reply
-                    reply.deliverAt = nil
-                    return reply
-                })
-        }
     }
 }
