@@ -159,17 +159,26 @@ public final class BatchProcessor: Sendable {
                     if forged == nil {
                         if let id = message.messageID, !id.isEmpty { batch.inbox.append(id) }
                         outcome.acknowledge.append(message)
+                        // A wake-up that came, applied or not, voids its outbox row (held timers keep one).
+                        if let timer = Self.timerID(of: input) {
+                            batch.outboxRemovals.append(TimerMessage.wakeUpID(instance: instanceID, timer: timer))
+                        }
                     }
                     // A timer already due (a sleep of zero) fires in this pass, right after the activation that
-                    // armed it: no wake-up message and no timer row.
+                    // armed it: no wake-up message and no timer row. Up to a bound per pass, so that code that
+                    // sleeps zero in a loop cannot hold up the batch: beyond it, timers go the usual way.
                     var activations = [activation]
                     var index = 0
                     while index < activations.count {
                         let activation = activations[index]
                         index += 1
-                        let later = activation.timers.filter { $0.fireAt > now }
-                        for timer in activation.timers where timer.fireAt <= now {
-                            activations.append(instance.apply(timer.id.firedEvent, now: now))
+                        var later: [TimerRequest] = []
+                        for timer in activation.timers {
+                            if timer.fireAt <= now && activations.count <= Self.timersFiredInPass {
+                                activations.append(instance.apply(timer.id.firedEvent, now: now))
+                            } else {
+                                later.append(timer)
+                            }
                         }
                         events += activation.newEvents
                         batch.outbox += outgoing(
@@ -206,14 +215,13 @@ public final class BatchProcessor: Sendable {
                 }
             }
 
-            // A timer that fired or was cancelled voids its wake-up's outbox row, if it is still there (a timer
-            // held in memory keeps its row until then; see Processor).
-            batch.outboxRemovals = batch.timers.compactMap { change in
-                switch change {
-                case .fired(let instance, let timer), .cancelled(let instance, let timer):
-                    TimerMessage.wakeUpID(instance: instance, timer: timer)
-                case .schedule: nil
+            // A timer that was cancelled voids its wake-up's outbox row, if it is still there (a timer held in
+            // memory keeps its row until then; see Processor).
+            batch.outboxRemovals += batch.timers.compactMap { change in
+                if case .cancelled(let instance, let timer) = change {
+                    return TimerMessage.wakeUpID(instance: instance, timer: timer)
                 }
+                return nil
             }
 
             // 5. Commit the whole batch at once.
@@ -284,13 +292,20 @@ public final class BatchProcessor: Sendable {
     }
 
     private static func firedTimer(_ instance: InstanceID, _ input: HistoryEvent.Kind) -> [TimerChange] {
+        timerID(of: input).map { [.fired(instance, timerID: $0)] } ?? []
+    }
+
+    /// The timer whose wake-up `input` is, if it is one.
+    private static func timerID(of input: HistoryEvent.Kind) -> String? {
         switch input {
-        case .timerFired(let step): [.fired(instance, timerID: DurableTimerID.sleep(step: step).description)]
-        case .callTimedOut(let step, let attempt):
-            [.fired(instance, timerID: DurableTimerID.callTimeout(step: step, attempt: attempt).description)]
-        default: []
+        case .timerFired(let step): DurableTimerID.sleep(step: step).description
+        case .callTimedOut(let step, let attempt): DurableTimerID.callTimeout(step: step, attempt: attempt).description
+        default: nil
         }
     }
+
+    /// How many due timers an instance may fire in one pass (see `process`).
+    static let timersFiredInPass = 100
 
     /// The messages an activation sends: its commands, the `timers` it armed that are not yet due (as delayed
     /// messages to the processor's own queue) and, if it ended the instance, the announcement of the outcome.

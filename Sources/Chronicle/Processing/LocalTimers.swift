@@ -3,12 +3,12 @@ import Synchronization
 
 /// Timer wake-ups due soon, held in the processor's memory instead of the broker's delay levels.
 ///
-/// Most short timers — a call's per-attempt timeout above all — are cancelled by the reply long before they
-/// are due. Through the delay levels each would cost the broker a queue hop per set bit of its delay, and
-/// the wake-up would still arrive, to be ignored; held here, a cancelled timer costs nothing and a due one
-/// one publish straight to the processor's queue. It stays durable: its wake-up is committed to the outbox
-/// before it is held here and stays there until the timer fires or is cancelled, so ``Processor/recover()``
-/// sends it again after a restart.
+/// Most short timers — a call's per-attempt timeout above all — are cancelled by the reply long before they are
+/// due. Through the delay levels each would cost the broker a queue hop per set bit of its delay, and the wake-up
+/// would still arrive, to be ignored; held here, a cancelled timer costs nothing and a due one one publish straight
+/// to the processor's queue. It stays durable: its wake-up is committed to the outbox before it is held here and
+/// stays there until the wake-up comes back or the timer is cancelled, so ``Processor/recover()`` sends it again
+/// after a restart.
 ///
 /// A min-heap of deadlines beside a map of the timers held; entries of timers that were cancelled or fired
 /// are skipped when they reach the top.

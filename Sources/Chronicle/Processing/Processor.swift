@@ -143,9 +143,9 @@ public final class Processor: Sendable {
     private func commit(_ batch: [InboundMessage]) async throws -> Committed {
         logger.trace("batch", metadata: ["chronicle.count": "\(batch.count)"])
         var committed = Committed(outcome: try await processWithRetry(batch))
-        // Timers due soon wait in memory; the rest is published. A held timer's wake-up keeps its outbox row
-        // until the commit that fires or cancels the timer removes it, so a restart (with any horizon) sends it
-        // again: held in memory, it is in no queue.
+        // Timers due soon wait in memory; the rest is published. A held timer's wake-up keeps its outbox row until
+        // the commit that takes the wake-up or cancels the timer removes it, so a restart (with any horizon) sends
+        // it again: held in memory, it is in no queue.
         let now = clock()
         let horizon = now.addingTimeInterval(configuration.localTimerHorizon.seconds)
         var held: [OutgoingMessage] = []

@@ -1,0 +1,83 @@
+import ChronicleTesting
+import Foundation
+import Logging
+import Testing
+
+@testable import Chronicle
+
+/// Sleeps zero, forever.
+struct SleepsZeroForever: Orchestration {
+    static let name = "SleepsZeroForever"
+    struct Input: Codable, Sendable { var id: String }
+
+    func run(_ input: Input, context: OrchestrationContext) async throws -> Int {
+        while true { try await context.sleep(for: .zero) }
+    }
+}
+
+@Suite("Timers due when armed")
+struct DueTimerTests {
+    @Test(
+        "code that sleeps zero in a loop fires a bounded number of timers per pass, then waits like any timer",
+        .timeLimit(.minutes(1)))
+    func sleepingZeroInALoopDoesNotHoldUpTheBatch() async throws {
+        var registry = OrchestrationRegistry()
+        registry.register(SleepsZeroForever(), startMessageType: "StartLoop", instanceIDField: "id")
+        let store = InMemoryEventStore()
+        let processor = BatchProcessor(registry: registry, store: store, logger: Logger(label: "test"))
+        let start = InboundMessage(
+            messageID: "m1", type: "StartLoop", correlationID: nil, body: Data(#"{"id":"loop"}"#.utf8),
+            exchange: "", routingKey: "")
+        let outcome = try await processor.process([start])
+
+        let kinds = try #require(try await store.load("loop")).events.map(\.kind.name)
+        #expect(kinds.filter { $0 == "timerFired" }.count == BatchProcessor.timersFiredInPass)
+        #expect(kinds.filter { $0 == "timerScheduled" }.count == BatchProcessor.timersFiredInPass + 1)
+        // The one beyond the bound goes out as a wake-up, with its timer row.
+        #expect(outcome.publish.map(\.type) == [TimerMessage.type])
+        #expect(try await store.timers(state: .pending, dueBefore: nil, limit: 10).count == 1)
+        processor.unloadAll()
+    }
+}
+
+/// Races a long sleep against a short one and finishes when the short one ends, the long one's timer still armed.
+struct LeavesASleep: Orchestration {
+    static let name = "LeavesASleep"
+    struct Input: Codable, Sendable { var id: String }
+
+    func run(_ input: Input, context: OrchestrationContext) async throws -> Int {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await context.sleep(for: .seconds(30)) }
+            group.addTask { try await context.sleep(for: .zero) }
+            try await group.next()
+            group.cancelAll()
+        }
+        return 1
+    }
+}
+
+@Suite("Wake-ups in the outbox")
+struct WakeUpRowTests {
+    @Test("a wake-up the instance ignores (it finished meanwhile) still clears the wake-up's outbox row")
+    func anIgnoredWakeUpClearsItsRow() async throws {
+        var registry = OrchestrationRegistry()
+        registry.register(LeavesASleep(), startMessageType: "StartNap", instanceIDField: "id")
+        let store = InMemoryEventStore()
+        let processor = BatchProcessor(registry: registry, store: store, logger: Logger(label: "test"))
+        let start = InboundMessage(
+            messageID: "m1", type: "StartNap", correlationID: nil, body: Data(#"{"id":"nap"}"#.utf8),
+            exchange: "", routingKey: "")
+        let first = try await processor.process([start])
+        #expect(try await store.load("nap")?.record.status == .completed)
+        // Not published (as when the processor holds the timer in memory): the row stays.
+        let wakeUp = try #require(first.publish.first { $0.type == TimerMessage.type })
+        #expect(try await store.pendingOutbox(limit: 10).map(\.id) == [wakeUp.id])
+
+        let delivered = InboundMessage(
+            messageID: wakeUp.id, type: wakeUp.type, correlationID: wakeUp.correlationID, headers: wakeUp.headers,
+            body: wakeUp.body, exchange: wakeUp.exchange, routingKey: wakeUp.routingKey)
+        let second = try await processor.process([delivered])
+        #expect(second.ignored.count == 1)
+        #expect(try await store.pendingOutbox(limit: 10).isEmpty)
+    }
+}
