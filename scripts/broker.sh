@@ -82,7 +82,8 @@ running_dir() {
     local p base
     for p in $(node_vms); do
         base=$({ tr '\0' '\n' <"/proc/$p/environ"; } 2>/dev/null | sed -n 's/^RABBITMQ_MNESIA_BASE=//p')
-        if [ -n "$base" ]; then
+        # A node that broker.sh did not start keeps its data elsewhere: ours, then.
+        if [ -n "$base" ] && [ "${base%/data}" != "$base" ]; then
             echo "${base%/data}"
             return 0
         fi

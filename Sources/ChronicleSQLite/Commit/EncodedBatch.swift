@@ -51,14 +51,15 @@ struct EncodedBatch: Sendable {
 
     init(_ batch: CommitBatch) throws {
         let encoder = StoreCoding.makeEncoder()
-        appends = batch.appends.map { append in
+        appends = try batch.appends.map { append in
             var sequence = append.expectedVersion
-            let events = append.events.map { event in
+            let events = try append.events.map { event in
                 sequence += 1
                 return Event(
                     sequence: sequence,
                     type: event.kind.name,
-                    payload: EventJSON.encode(event.kind),
+                    payload: try EventJSON.encode(event.kind)
+                        ?? String(decoding: encoder.encode(event.kind), as: UTF8.self),
                     recordedAt: event.timestamp.storeTime
                 )
             }

@@ -3,9 +3,10 @@ import Foundation
 
 /// Writes a history event's payload column: the JSON that `HistoryEvent.Kind`'s `Codable` conformance gives
 /// with sorted keys, byte for byte, without `JSONEncoder`'s generic machinery (which took an eighth of the
-/// processor's time). The store reads it back with `JSONDecoder` like any other row.
+/// processor's time). The store reads it back with `JSONDecoder` like any other row. `nil` for a time that is not
+/// a finite number, which JSON cannot hold (`JSONEncoder` refuses it with an error).
 enum EventJSON {
-    static func encode(_ kind: HistoryEvent.Kind) -> String {
+    static func encode(_ kind: HistoryEvent.Kind) -> String? {
         var out = JSONText()
         switch kind {
         case .orchestrationStarted(let name, let input):
@@ -69,13 +70,15 @@ enum EventJSON {
         case .orchestrationFailed(let failure):
             out.case("orchestrationFailed") { $0.failure(failure) }
         }
-        return out.text
+        return out.finite ? out.text : nil
     }
 }
 
 /// JSON text written field by field; the caller gives the keys in sorted order.
 private struct JSONText {
     var text = ""
+    /// False once a date that is not a finite number was written.
+    var finite = true
     private var needsComma = false
 
     /// `{"name":{…}}`, the shape of an enum case with associated values.
@@ -103,6 +106,7 @@ private struct JSONText {
 
     /// A date as `Date`'s own encoding gives it: seconds since 2001 as a number.
     mutating func date(_ key: String, _ value: Date) {
+        if !value.timeIntervalSinceReferenceDate.isFinite { finite = false }
         var number = value.timeIntervalSinceReferenceDate.description
         if number.hasSuffix(".0") { number.removeLast(2) }
         raw(key, number)
