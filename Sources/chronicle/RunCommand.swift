@@ -74,7 +74,7 @@ struct RunCommand: AsyncParsableCommand {
         logger.info(
             "starting",
             metadata: ["chronicle.store": "\(store.path)", "chronicle.queue": "\(processorConfiguration.queue)"])
-        try await runServices([transport, ProcessorService(processor: processor)], logger: logger)
+        try await runServices(transport, [ProcessorService(processor: processor)], logger: logger)
         try eventStore.close()
     }
 }
@@ -128,8 +128,10 @@ struct ProcessorService: Service {
     }
 }
 
-/// Runs `services` in a group that shuts down gracefully on SIGTERM or SIGINT, or when any of them ends.
-func runServices(_ services: [any Service], logger: Logger) async throws {
+/// Runs `transport` and the services that use it in a group that shuts down gracefully on SIGTERM or SIGINT, or
+/// when any of them ends; one that waits on a broker that is gone cannot hold the shutdown up (``TransportUser``).
+func runServices(_ transport: AMQPTransport, _ users: [any Service], logger: Logger) async throws {
+    let services: [any Service] = [transport] + users.map { TransportUser($0, of: transport) }
     let group = ServiceGroup(
         configuration: .init(
             services: services.map {

@@ -86,7 +86,7 @@ struct ServicesCommand: AsyncParsableCommand {
                 logger: logger)
         }
         logger.info("serving", metadata: ["chronicle.services": "\(kinds.map(\.rawValue).joined(separator: ","))"])
-        try await runServices([transport] + runners, logger: logger)
+        try await runServices(transport, runners, logger: logger)
     }
 }
 

@@ -44,7 +44,7 @@ struct WatchCommand: AsyncParsableCommand {
         )
         // SIGINT or SIGTERM ends the watch cleanly, as --count does.
         try await runServices(
-            [transport, TapService(transport: transport, queue: tap, printer: printer)], logger: logger)
+            transport, [TapService(transport: transport, queue: tap, printer: printer)], logger: logger)
     }
 }
 
