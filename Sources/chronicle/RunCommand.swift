@@ -17,7 +17,8 @@ struct RunCommand: AsyncParsableCommand {
             the reason), drop duplicates, replay the trips, commit everything in one SQLite transaction, publish \
             with publisher confirms, and only then acknowledge. On start it publishes what an earlier run left \
             in the outbox and re-arms due timers. SIGTERM or SIGINT: stop taking work, finish the batch in \
-            hand, close.
+            hand, close; with the broker out of reach, the batch is given up after about 15 s (unacknowledged, it \
+            comes again to the next run).
             """
     )
 
