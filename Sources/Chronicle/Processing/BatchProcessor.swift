@@ -112,12 +112,9 @@ public final class BatchProcessor: Sendable {
             // The instances not in memory, read at once.
             let missing = cache.withLock { cache in order.filter { !cache.contains($0) } }
             let stored = missing.isEmpty ? [:] : try await store.load(missing)
-            let read = Set(missing)
             for instanceID in order {
                 let inputs = byInstance[instanceID] ?? []
-                guard
-                    let (instance, version) = try await loadInstance(
-                        instanceID, stored[instanceID], read: read.contains(instanceID), firstInput: inputs[0].1)
+                guard let (instance, version) = loadInstance(instanceID, stored[instanceID], firstInput: inputs[0].1)
                 else {
                     for (message, route) in inputs {
                         let reason: String
@@ -153,8 +150,8 @@ public final class BatchProcessor: Sendable {
                             metadata: [
                                 "chronicle.instance": "\(instanceID)", "chronicle.reason": "\(forged ?? reason)",
                             ])
-                    } else {
-                        batch.timers += Self.firedTimer(instanceID, input)
+                    } else if let timer = Self.timerID(of: input) {
+                        batch.timers.append(.fired(instanceID, timerID: timer))
                     }
                     if forged == nil {
                         if let id = message.messageID, !id.isEmpty { batch.inbox.append(id) }
@@ -254,16 +251,13 @@ public final class BatchProcessor: Sendable {
 
     // MARK: - Helpers
 
-    /// The instance from memory, else from what the store holds (`stored`, if it was `read` already), else a
-    /// new one for a start.
-    private func loadInstance(
-        _ id: InstanceID,
-        _ stored: StoredInstance?,
-        read: Bool,
-        firstInput: MessageRouter.Routed
-    ) async throws -> (OrchestrationInstance, Int)? {
+    /// The instance from memory, else from what the store holds (`stored`, read for the batch when it was not in
+    /// memory), else a new one for a start.
+    private func loadInstance(_ id: InstanceID, _ stored: StoredInstance?, firstInput: MessageRouter.Routed) -> (
+        OrchestrationInstance, Int
+    )? {
         if let cached = cache.withLock({ $0.take(id) }) { return (cached.instance, cached.version) }
-        if let stored = read ? stored : try await store.load(id) {
+        if let stored {
             guard let entry = registry.entries[stored.record.orchestration] else { return nil }
             return (entry.makeInstance(id, stored.events), stored.version)
         }
@@ -289,10 +283,6 @@ public final class BatchProcessor: Sendable {
             return false
         }
         return sent ? nil : "no command \(id)/\(step)/\(attempt) was sent: a reply to it is forged or misaddressed"
-    }
-
-    private static func firedTimer(_ instance: InstanceID, _ input: HistoryEvent.Kind) -> [TimerChange] {
-        timerID(of: input).map { [.fired(instance, timerID: $0)] } ?? []
     }
 
     /// The timer whose wake-up `input` is, if it is one.
