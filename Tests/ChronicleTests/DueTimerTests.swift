@@ -1,6 +1,5 @@
 import ChronicleTesting
 import Foundation
-import Logging
 import Testing
 
 @testable import Chronicle
@@ -21,14 +20,9 @@ struct DueTimerTests {
         "code that sleeps zero in a loop fires a bounded number of timers per pass, then waits like any timer",
         .timeLimit(.minutes(1)))
     func sleepingZeroInALoopDoesNotHoldUpTheBatch() async throws {
-        var registry = OrchestrationRegistry()
-        registry.register(SleepsZeroForever(), startMessageType: "StartLoop", instanceIDField: "id")
         let store = InMemoryEventStore()
-        let processor = BatchProcessor(registry: registry, store: store, logger: Logger(label: "test"))
-        let start = InboundMessage(
-            messageID: "m1", type: "StartLoop", correlationID: nil, body: Data(#"{"id":"loop"}"#.utf8),
-            exchange: "", routingKey: "")
-        let outcome = try await processor.process([start])
+        let processor = batchProcessor(running: SleepsZeroForever(), startType: "StartLoop", store: store)
+        let outcome = try await processor.process([startMessage("StartLoop", id: "loop")])
 
         let kinds = try #require(try await store.load("loop")).events.map(\.kind.name)
         #expect(kinds.filter { $0 == "timerFired" }.count == BatchProcessor.timersFiredInPass)
@@ -60,14 +54,9 @@ struct LeavesASleep: Orchestration {
 struct WakeUpRowTests {
     @Test("a wake-up the instance ignores (it finished meanwhile) still clears the wake-up's outbox row")
     func anIgnoredWakeUpClearsItsRow() async throws {
-        var registry = OrchestrationRegistry()
-        registry.register(LeavesASleep(), startMessageType: "StartNap", instanceIDField: "id")
         let store = InMemoryEventStore()
-        let processor = BatchProcessor(registry: registry, store: store, logger: Logger(label: "test"))
-        let start = InboundMessage(
-            messageID: "m1", type: "StartNap", correlationID: nil, body: Data(#"{"id":"nap"}"#.utf8),
-            exchange: "", routingKey: "")
-        let first = try await processor.process([start])
+        let processor = batchProcessor(running: LeavesASleep(), startType: "StartNap", store: store)
+        let first = try await processor.process([startMessage("StartNap", id: "nap")])
         #expect(try await store.load("nap")?.record.status == .completed)
         // Not published (as when the processor holds the timer in memory): the row stays.
         let wakeUp = try #require(first.publish.first { $0.type == TimerMessage.type })

@@ -1,5 +1,7 @@
 import Chronicle
+import ChronicleTesting
 import Foundation
+import Logging
 
 struct Ping: Command {
     typealias Reply = Pong
@@ -26,4 +28,21 @@ struct Script<Output: Codable & Sendable>: Orchestration {
     let body: @Sendable (OrchestrationContext) async throws -> Output
     init(_ body: @escaping @Sendable (OrchestrationContext) async throws -> Output) { self.body = body }
     func run(_ input: Int, context: OrchestrationContext) async throws -> Output { try await body(context) }
+}
+
+/// A batch processor over `store` running only `orchestration`, whose instances a `startType` message starts,
+/// naming the instance in its `id` field.
+func batchProcessor(
+    running orchestration: some Orchestration, startType: String, store: any EventStore = InMemoryEventStore()
+) -> BatchProcessor {
+    var registry = OrchestrationRegistry()
+    registry.register(orchestration, startMessageType: startType, instanceIDField: "id")
+    return BatchProcessor(registry: registry, store: store, logger: Logger(label: "test"))
+}
+
+/// The `startType` message that starts instance `id` (see ``batchProcessor(running:startType:store:)``).
+func startMessage(_ startType: String, id: String) -> InboundMessage {
+    InboundMessage(
+        messageID: "start-\(id)", type: startType, correlationID: nil, body: Data(#"{"id":"\#(id)"}"#.utf8),
+        exchange: "", routingKey: "")
 }

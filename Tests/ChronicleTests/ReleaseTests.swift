@@ -1,6 +1,4 @@
-import ChronicleTesting
 import Foundation
-import Logging
 import Testing
 
 @testable import Chronicle
@@ -33,15 +31,9 @@ struct Parked: Orchestration {
 struct ReleaseTests {
     @Test("a batch processor let go of releases the suspended code of the instances it kept in memory")
     func droppedProcessorReleasesInstances() async throws {
-        var registry = OrchestrationRegistry()
-        registry.register(Parked(), startMessageType: "StartParked", instanceIDField: "id")
         do {
-            let processor = BatchProcessor(
-                registry: registry, store: InMemoryEventStore(), logger: Logger(label: "test"))
-            let start = InboundMessage(
-                messageID: "m1", type: "StartParked", correlationID: nil, body: Data(#"{"id":"p1"}"#.utf8),
-                exchange: "", routingKey: "")
-            let outcome = try await processor.process([start])
+            let processor = batchProcessor(running: Parked(), startType: "StartParked")
+            let outcome = try await processor.process([startMessage("StartParked", id: "p1")])
             #expect(outcome.committed.count == 1)
             #expect(processor.cachedInstances == 1)
             #expect(Parked.held.value != nil, "the orchestration is not waiting")
