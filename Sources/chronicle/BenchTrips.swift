@@ -18,9 +18,9 @@ struct BenchTrips: AsyncParsableCommand {
             publishes --trips StartTrips with at most --in-flight unfinished at once, and takes every outcome \
             from a queue of its own. Prints sagas per second, the latency from publishing a StartTrip to \
             receiving its trip.booked (p50, p95, p99), the processor's peak resident memory, the CPU time the \
-            processor and the services spent per saga, and the messages the broker carried per saga. With --waiting N it instead starts N trips that park on a one-hour \
-            timer and prints the processor's memory and the store's bytes per waiting trip. Use a broker (or \
-            vhost) where nothing else runs.
+            processor and the services spent per saga, and the messages the broker carried per saga. With \
+            --waiting N it instead starts N trips that park on a one-hour timer and prints the processor's \
+            memory and the store's bytes per waiting trip. Use a broker (or vhost) where nothing else runs.
             """
     )
 
