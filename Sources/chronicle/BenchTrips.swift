@@ -30,6 +30,16 @@ struct BenchTrips: AsyncParsableCommand {
     @Option(help: "At most this many trips started and not yet ended.")
     var inFlight = 500
 
+    @Option(
+        help: ArgumentHelp(
+            "Start trips at this steady rate (per second) instead of as fast as --in-flight allows.",
+            discussion: """
+                An open-loop load, as users bring it: a trip's latency counts from the moment it was due to \
+                start, so a publisher that falls behind shows in the figures. --in-flight still bounds the \
+                trips unfinished at once.
+                """))
+    var rate: Double?
+
     @Option(help: "Start this many trips that wait an hour, and report memory and store size per waiting trip.")
     var waiting: Int?
 
@@ -47,6 +57,9 @@ struct BenchTrips: AsyncParsableCommand {
     func validate() throws {
         guard trips > 0, inFlight > 0 else { throw ValidationError("--trips and --in-flight must be at least 1.") }
         if let waiting, waiting <= 0 { throw ValidationError("--waiting must be at least 1.") }
+        if let rate, !(rate > 0 && rate <= 1_000_000) {
+            throw ValidationError("--rate must be a number of trips per second between 1 and 1000000, e.g. 800.")
+        }
     }
 
     func run() async throws {
@@ -86,7 +99,8 @@ struct BenchTrips: AsyncParsableCommand {
                 return try await run.park(count, store: store, processor: processor)
             }
             return try await run.measure(
-                count, inFlight: inFlight, deliveries: deliveries, processor: processor, services: services)
+                count, inFlight: inFlight, rate: rate, deliveries: deliveries, processor: processor,
+                services: services)
         }
         var figures = report
         if !parked && !noCeiling {
@@ -173,6 +187,7 @@ struct BenchRun: Sendable {
     func measure(
         _ count: Int,
         inFlight: Int,
+        rate: Double?,
         deliveries: AsyncThrowingStream<[InboundMessage], any Error>,
         processor: Process,
         services: Process
@@ -191,11 +206,25 @@ struct BenchRun: Sendable {
             group.addTask {
                 var next = 0
                 while next < ids.count {
-                    let room = await window.acquire(max: min(100, ids.count - next))
-                    let slice = ids[next..<(next + room)]
+                    var due = ids.count
+                    if let rate {
+                        // Trip i is due at begin + i / rate; those due now go together.
+                        let now = clock.now
+                        let first = begin + .seconds(Double(next) / rate)
+                        if first > now {
+                            try await clock.sleep(until: first)
+                            continue
+                        }
+                        due = min(ids.count, Int(((now - begin).seconds * rate).rounded(.down)) + 1)
+                    }
+                    let room = await window.acquire(max: min(100, due - next))
+                    let slice = next..<(next + room)
                     let now = clock.now
-                    started.record(slice, at: now)
-                    try await transport.publish(try slice.map(start))
+                    started.record(
+                        slice.map { index in
+                            (ids[index], rate.map { begin + .seconds(Double(index) / $0) } ?? now)
+                        })
+                    try await transport.publish(try ids[slice].map(start))
                     next += room
                 }
             }
@@ -226,13 +255,16 @@ struct BenchRun: Sendable {
             let index = min(latencies.count - 1, Int((Double(latencies.count) * p).rounded(.up)) - 1)
             return String(format: "%.1f", latencies[max(index, 0)].seconds * 1000)
         }
-        let rate = Double(count) / elapsed.seconds
+        let achieved = Double(count) / elapsed.seconds
         var report = BenchReport()
         report.fields = [
             ("trips", "\(count)"),
             ("in_flight", "\(inFlight)"),
+        ]
+        if let rate { report.fields.append(("offered_sagas_per_second", String(format: "%.0f", rate))) }
+        report.fields += [
             ("seconds", String(format: "%.2f", elapsed.seconds)),
-            ("sagas_per_second", String(format: "%.0f", rate)),
+            ("sagas_per_second", String(format: "%.0f", achieved)),
             ("latency_p50_ms", percentile(0.50)),
             ("latency_p95_ms", percentile(0.95)),
             ("latency_p99_ms", percentile(0.99)),
@@ -243,7 +275,7 @@ struct BenchRun: Sendable {
             ("processor_cpu_ms_per_saga", String(format: "%.3f", cpu.0 * 1000 / Double(count))),
             ("services_cpu_ms_per_saga", String(format: "%.3f", cpu.1 * 1000 / Double(count))),
             ("messages_per_saga", "\(Self.messagesPerSaga)"),
-            ("broker_messages_per_second", String(format: "%.0f", rate * Double(Self.messagesPerSaga))),
+            ("broker_messages_per_second", String(format: "%.0f", achieved * Double(Self.messagesPerSaga))),
         ]
         return report
     }
@@ -292,8 +324,8 @@ struct BenchRun: Sendable {
 final class StartTimes: Sendable {
     private let times = Mutex<[String: ContinuousClock.Instant]>([:])
 
-    func record(_ ids: some Sequence<String>, at instant: ContinuousClock.Instant) {
-        times.withLock { for id in ids { $0[id] = instant } }
+    func record(_ starts: [(id: String, at: ContinuousClock.Instant)]) {
+        times.withLock { for (id, instant) in starts { $0[id] = instant } }
     }
 
     func take(_ id: String) -> ContinuousClock.Instant? {
