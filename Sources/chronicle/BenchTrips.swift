@@ -43,6 +43,18 @@ struct BenchTrips: AsyncParsableCommand {
     @Option(help: "Start this many trips that wait an hour, and report memory and store size per waiting trip.")
     var waiting: Int?
 
+    @Flag(
+        help: ArgumentHelp(
+            "Also print the latency of each hop of a trip (which process the time goes to).",
+            discussion: """
+                A queue of the bench's own sees a copy of every command and event; each hop is the time \
+                from one message of a trip to the next (trip.start→hotel.reserve is the processor, \
+                hotel.reserve→hotel.reserved the hotel service, each with its broker round trip). The copies \
+                are load of their own (the broker routes every message twice): compare hops with each other, \
+                and take the end-to-end latency from a run without --stages.
+                """))
+    var stages = false
+
     @Flag(help: "Print the figures as one JSON object.")
     var json = false
 
@@ -57,7 +69,10 @@ struct BenchTrips: AsyncParsableCommand {
     func validate() throws {
         guard trips > 0, inFlight > 0 else { throw ValidationError("--trips and --in-flight must be at least 1.") }
         if let waiting, waiting <= 0 { throw ValidationError("--waiting must be at least 1.") }
-        if let rate, !(rate > 0 && rate <= 1_000_000) {
+        if waiting != nil && (rate != nil || stages) {
+            throw ValidationError("--rate and --stages measure trips that end; --waiting parks them. Use one or the other.")
+        }
+        if let rate, !(rate >= 1 && rate <= 1_000_000) {
             throw ValidationError("--rate must be a number of trips per second between 1 and 1000000, e.g. 800.")
         }
     }
@@ -89,17 +104,24 @@ struct BenchTrips: AsyncParsableCommand {
 
         var topology = Topology.chronicle
         let outcomes = topology.addExclusiveQueue(prefix: "chronicle.bench", bindings: [(Topology.events, "trip.*")])
+        let tap =
+            stages
+            ? topology.addExclusiveQueue(
+                prefix: "chronicle.bench.tap", bindings: [(Topology.commands, "#"), (Topology.events, "#")])
+            : nil
         let logger = Logger(label: "chronicle.bench", factory: { StreamLogHandler.standardError(label: $0) })
         let count = waiting ?? trips
         let report = try await withTransport(broker: broker, topology: topology, logger: logger) { transport in
             let deliveries = try await transport.consume(queue: outcomes, prefetch: 2_000)
+            var copies: AsyncThrowingStream<[InboundMessage], any Error>?
+            if let tap { copies = try await transport.consume(queue: tap, prefetch: 2_000) }
             let run = BenchRun(transport: transport, prefix: "bench-\(UUID().uuidString.prefix(6).lowercased())")
             try await run.warmUp(deliveries: deliveries, processor: processor, toTheEnd: !parked)
             if parked {
                 return try await run.park(count, store: store, processor: processor)
             }
             return try await run.measure(
-                count, inFlight: inFlight, rate: rate, deliveries: deliveries, processor: processor,
+                count, inFlight: inFlight, rate: rate, deliveries: deliveries, copies: copies, processor: processor,
                 services: services)
         }
         var figures = report
@@ -189,9 +211,11 @@ struct BenchRun: Sendable {
         inFlight: Int,
         rate: Double?,
         deliveries: AsyncThrowingStream<[InboundMessage], any Error>,
+        copies: AsyncThrowingStream<[InboundMessage], any Error>?,
         processor: Process,
         services: Process
     ) async throws -> BenchReport {
+        let hops = copies.map { _ in Hops() }
         let cpuBefore = (Child.cpuTime(processor.processIdentifier), Child.cpuTime(services.processIdentifier))
         let started = StartTimes()
         var latencies: [Duration] = []
@@ -203,6 +227,14 @@ struct BenchRun: Sendable {
         let progress = Progress(total: count)
 
         try await withThrowingTaskGroup(of: Void.self) { group in
+            if let copies, let hops {
+                group.addTask {
+                    for try await batch in copies {
+                        try await transport.acknowledge(batch)
+                        hops.seen(batch, at: clock.now)
+                    }
+                }
+            }
             group.addTask {
                 var next = 0
                 while next < ids.count {
@@ -220,10 +252,11 @@ struct BenchRun: Sendable {
                     let room = await window.acquire(max: min(100, due - next))
                     let slice = next..<(next + room)
                     let now = clock.now
-                    started.record(
-                        slice.map { index in
-                            (ids[index], rate.map { begin + .seconds(Double(index) / $0) } ?? now)
-                        })
+                    let starts = slice.map { index in
+                        (id: ids[index], at: rate.map { begin + .seconds(Double(index) / $0) } ?? now)
+                    }
+                    started.record(starts)
+                    hops?.started(starts)
                     try await transport.publish(try ids[slice].map(start))
                     next += room
                 }
@@ -242,6 +275,8 @@ struct BenchRun: Sendable {
                 progress.show(ended)
                 if ended >= count { break }
             }
+            // The copies of the last trip.booked come with the originals; give them a moment.
+            if let hops { try await hops.waitForEnds(count, until: clock.now + .seconds(2)) }
             group.cancelAll()
         }
         let elapsed = clock.now - begin
@@ -277,6 +312,7 @@ struct BenchRun: Sendable {
             ("messages_per_saga", "\(Self.messagesPerSaga)"),
             ("broker_messages_per_second", String(format: "%.0f", achieved * Double(Self.messagesPerSaga))),
         ]
+        if let hops { report.fields += hops.report() }
         return report
     }
 
@@ -330,6 +366,62 @@ final class StartTimes: Sendable {
 
     func take(_ id: String) -> ContinuousClock.Instant? {
         times.withLock { $0.removeValue(forKey: id) }
+    }
+}
+
+/// When each trip's messages passed by, from copies of all commands and events (`--stages`).
+final class Hops: Sendable {
+    private struct State {
+        /// Per trip: when it was due to start, then each message's routing key and arrival, in order.
+        var trips: [String: [(key: String, at: ContinuousClock.Instant)]] = [:]
+        var ended = 0
+    }
+    private let state = Mutex(State())
+
+    func started(_ starts: [(id: String, at: ContinuousClock.Instant)]) {
+        state.withLock { for (id, at) in starts { $0.trips[id] = [("due", at)] } }
+    }
+
+    func seen(_ batch: [InboundMessage], at now: ContinuousClock.Instant) {
+        state.withLock { state in
+            for message in batch {
+                guard let id = message.correlationID, state.trips[id] != nil else { continue }
+                state.trips[id]?.append((message.routingKey, now))
+                if message.routingKey.hasPrefix("trip."), message.routingKey != "trip.start" { state.ended += 1 }
+            }
+        }
+    }
+
+    /// Waits until the copies of `count` trips' ends were seen, or `deadline` passes.
+    func waitForEnds(_ count: Int, until deadline: ContinuousClock.Instant) async throws {
+        while state.withLock({ $0.ended }) < count && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// p50 and p99 of each hop, in the order hops happen in a trip.
+    func report() -> [(String, String)] {
+        var durations: [String: [Double]] = [:]
+        var offsets: [String: Double] = [:]
+        for messages in state.withLock({ $0.trips.values }) {
+            guard let due = messages.first?.at else { continue }
+            for (from, to) in zip(messages, messages.dropFirst()) {
+                let name = "\(from.key)->\(to.key)"
+                durations[name, default: []].append((to.at - from.at).seconds * 1000)
+                offsets[name, default: 0] += (from.at - due).seconds
+            }
+        }
+        var fields: [(String, String)] = []
+        for (name, values) in durations.sorted(by: {
+            offsets[$0.key]! / Double($0.value.count) < offsets[$1.key]! / Double($1.value.count)
+        }) {
+            let sorted = values.sorted()
+            func percentile(_ p: Double) -> String {
+                String(format: "%.1f", sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))])
+            }
+            fields += [("hop_\(name)_p50_ms", percentile(0.50)), ("hop_\(name)_p99_ms", percentile(0.99))]
+        }
+        return fields
     }
 }
 
