@@ -70,7 +70,8 @@ struct BenchTrips: AsyncParsableCommand {
         guard trips > 0, inFlight > 0 else { throw ValidationError("--trips and --in-flight must be at least 1.") }
         if let waiting, waiting <= 0 { throw ValidationError("--waiting must be at least 1.") }
         if waiting != nil && (rate != nil || stages) {
-            throw ValidationError("--rate and --stages measure trips that end; --waiting parks them. Use one or the other.")
+            throw ValidationError(
+                "--rate and --stages measure trips that end; --waiting parks them. Use one or the other.")
         }
         if let rate, !(rate >= 1 && rate <= 1_000_000) {
             throw ValidationError("--rate must be a number of trips per second between 1 and 1000000, e.g. 800.")
