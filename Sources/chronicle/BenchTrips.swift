@@ -286,11 +286,8 @@ struct BenchRun: Sendable {
             Child.cpuTime(services.processIdentifier) - cpuBefore.1
         )
         progress.finish()
-        latencies.sort()
-        func percentile(_ p: Double) -> String {
-            let index = min(latencies.count - 1, Int((Double(latencies.count) * p).rounded(.up)) - 1)
-            return String(format: "%.1f", latencies[max(index, 0)].seconds * 1000)
-        }
+        let milliseconds = latencies.map { $0.seconds * 1000 }.sorted()
+        func percentile(_ p: Double) -> String { percentileText(milliseconds, p) }
         let achieved = Double(count) / elapsed.seconds
         var report = BenchReport()
         report.fields = [
@@ -420,13 +417,20 @@ final class Hops: Sendable {
             offsets[$0.key]! / Double($0.value.count) < offsets[$1.key]! / Double($1.value.count)
         }) {
             let sorted = values.sorted()
-            func percentile(_ p: Double) -> String {
-                String(format: "%.1f", sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))])
-            }
-            fields += [("hop_\(name)_p50_ms", percentile(0.50)), ("hop_\(name)_p99_ms", percentile(0.99))]
+            fields += [
+                ("hop_\(name)_p50_ms", percentileText(sorted, 0.50)),
+                ("hop_\(name)_p99_ms", percentileText(sorted, 0.99)),
+            ]
         }
         return fields
     }
+}
+
+/// The `p` percentile (nearest rank) of ascending `sorted`, with one decimal; 0 for none.
+func percentileText(_ sorted: [Double], _ p: Double) -> String {
+    guard !sorted.isEmpty else { return "0.0" }
+    let index = min(sorted.count - 1, max(0, Int((Double(sorted.count) * p).rounded(.up)) - 1))
+    return String(format: "%.1f", sorted[index])
 }
 
 /// Bounds the trips in flight.
