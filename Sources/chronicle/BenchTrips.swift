@@ -224,6 +224,8 @@ struct BenchRun: Sendable {
         let window = Window(limit: inFlight)
         let clock = ContinuousClock()
         let begin = clock.now
+        var elapsed = Duration.zero
+        var cpu = (0.0, 0.0)
         let ids = (0..<count).map { String(format: "\(prefix)-%06d", $0) }
         let progress = Progress(total: count)
 
@@ -276,15 +278,15 @@ struct BenchRun: Sendable {
                 progress.show(ended)
                 if ended >= count { break }
             }
-            // The copies of the last trip.booked come with the originals; give them a moment.
+            elapsed = clock.now - begin
+            cpu = (
+                Child.cpuTime(processor.processIdentifier) - cpuBefore.0,
+                Child.cpuTime(services.processIdentifier) - cpuBefore.1
+            )
+            // The copies of the last trip.booked come with the originals; give them a moment (not counted above).
             if let hops { try await hops.waitForEnds(count, until: clock.now + .seconds(2)) }
             group.cancelAll()
         }
-        let elapsed = clock.now - begin
-        let cpu = (
-            Child.cpuTime(processor.processIdentifier) - cpuBefore.0,
-            Child.cpuTime(services.processIdentifier) - cpuBefore.1
-        )
         progress.finish()
         let milliseconds = latencies.map { $0.seconds * 1000 }.sorted()
         func percentile(_ p: Double) -> String { percentileText(milliseconds, p) }
