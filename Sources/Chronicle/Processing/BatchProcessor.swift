@@ -137,6 +137,7 @@ public final class BatchProcessor: Sendable {
                     case .input(_, let kind): input = kind
                     }
                     let activation = instance.apply(input, now: now)
+                    let wokenTimer = Self.timerID(of: input)
                     var forged: String?
                     if case .ignored(let reason) = activation.disposition {
                         forged = try await unsentCall(instanceID, input, recent: events + activation.newEvents)
@@ -150,14 +151,14 @@ public final class BatchProcessor: Sendable {
                             metadata: [
                                 "chronicle.instance": "\(instanceID)", "chronicle.reason": "\(forged ?? reason)",
                             ])
-                    } else if let timer = Self.timerID(of: input) {
+                    } else if let timer = wokenTimer {
                         batch.timers.append(.fired(instanceID, timerID: timer))
                     }
                     if forged == nil {
                         if let id = message.messageID, !id.isEmpty { batch.inbox.append(id) }
                         outcome.acknowledge.append(message)
                         // A wake-up that came, applied or not, voids its outbox row (held timers keep one).
-                        if let timer = Self.timerID(of: input) {
+                        if let timer = wokenTimer {
                             batch.outboxRemovals.append(TimerMessage.wakeUpID(instance: instanceID, timer: timer))
                         }
                     }
