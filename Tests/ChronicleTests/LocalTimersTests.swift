@@ -8,10 +8,10 @@ struct LocalTimersTests {
     static let start = Date(timeIntervalSince1970: 1_800_000_000)
 
     static func wakeUp(_ instance: String, _ timer: String, in seconds: Double) -> OutgoingMessage {
-        OutgoingMessage(
-            id: "\(instance)/\(timer)", exchange: "", routingKey: "chronicle.orchestrator", type: TimerMessage.type,
-            correlationID: instance, timestamp: start, headers: [TimerMessage.timerHeader: timer], body: Data(),
-            deliverAt: start.addingTimeInterval(seconds))
+        let id = InstanceID(instance)
+        return TimerMessage.wakeUp(
+            id: TimerMessage.wakeUpID(instance: id, timer: timer), instance: id, timer: timer,
+            queue: "chronicle.orchestrator", at: start, due: start.addingTimeInterval(seconds))
     }
 
     @Test("due wake-ups come out in due order, none early; cancelled and fired ones never come out")
