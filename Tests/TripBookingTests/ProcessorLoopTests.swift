@@ -6,6 +6,15 @@ import Synchronization
 import Testing
 import TripBooking
 
+/// The trip processor running `bookTrip` over `store` and `transport`, logging nothing.
+func tripProcessor(
+    _ bookTrip: BookTrip, store: any EventStore, transport: any Transport, configuration: ProcessorConfiguration
+) -> Processor {
+    Processor(
+        registry: TripBookingApp.registry(bookTrip), store: store, transport: transport, configuration: configuration,
+        logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+}
+
 @Suite("Processor.run over InMemoryTransport, in real time")
 struct ProcessorLoopTests {
     @Test("trips started on the transport are booked by the running processor and services", .timeLimit(.minutes(1)))
@@ -32,13 +41,8 @@ struct ProcessorLoopTests {
         var bookTrip = BookTrip()
         bookTrip.initialDelay = .milliseconds(20)
         bookTrip.retry.initialInterval = .milliseconds(10)
-        let processor = Processor(
-            registry: TripBookingApp.registry(bookTrip),
-            store: InMemoryEventStore(),
-            transport: transport,
-            configuration: configuration,
-            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
-        )
+        let processor = tripProcessor(
+            bookTrip, store: InMemoryEventStore(), transport: transport, configuration: configuration)
 
         let trips = (1...20).map { TripBookingApp.sampleTrip("live-\($0)") }
         let outcomes = try await withThrowingTaskGroup(of: [String]?.self) { group in
@@ -87,12 +91,9 @@ struct HeldTimerTests {
         let store = InMemoryEventStore()
         var bookTrip = BookTrip()
         bookTrip.initialDelay = .seconds(1)
-        let registry = TripBookingApp.registry(bookTrip)
-        let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
         func kinds() async throws -> [String] { try await store.load("held")?.events.map(\.kind.name) ?? [] }
 
-        let held = Processor(
-            registry: registry, store: store, transport: transport, configuration: configuration, logger: logger)
+        let held = tripProcessor(bookTrip, store: store, transport: transport, configuration: configuration)
         let first = Task { try await held.run() }
         try await transport.publish([try TripBookingApp.startMessage(TripBookingApp.sampleTrip("held"), at: Date())])
         for _ in 0..<100 where try await !kinds().contains("timerScheduled") {
@@ -105,8 +106,7 @@ struct HeldTimerTests {
         #expect(try await store.pendingOutbox(limit: 10).map(\.type) == [TimerMessage.type])
 
         configuration.localTimerHorizon = .zero
-        let restarted = Processor(
-            registry: registry, store: store, transport: transport, configuration: configuration, logger: logger)
+        let restarted = tripProcessor(bookTrip, store: store, transport: transport, configuration: configuration)
         let second = Task { try await restarted.run() }
         defer { second.cancel() }
         for _ in 0..<300 where try await !kinds().contains("timerFired") {
@@ -157,13 +157,7 @@ struct FullStoreTests {
         store.full.withLock { $0 = true }
         var bookTrip = BookTrip()
         bookTrip.initialDelay = .milliseconds(10)
-        let processor = Processor(
-            registry: TripBookingApp.registry(bookTrip),
-            store: store,
-            transport: transport,
-            configuration: configuration,
-            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
-        )
+        let processor = tripProcessor(bookTrip, store: store, transport: transport, configuration: configuration)
         let running = Task { try await processor.run() }
         try await transport.publish([try TripBookingApp.startMessage(TripBookingApp.sampleTrip("full"), at: Date())])
         try await Task.sleep(for: .milliseconds(500))
