@@ -14,14 +14,19 @@ import Logging
 /// raw C API on the same thread. On a shared 2-core VM (SQLite 3.40.1) GRDB kept 83–98 % of the raw rate for
 /// one-event commits with FULL and 84–98 % for batched commits, but only 73–81 % for one-event commits with
 /// NORMAL (some 7 µs more per commit, on 23 µs): more than the 10 % the issue allows on that path, which this
-/// comment is here to say. GRDB stays because that is not where a commit's time goes — the hop from the
-/// caller's task to the writer's queue and back costs more, and so do the JSON encoding and the instance row —
-/// while it gives the WAL reader pool, migrations and statement cache that a store on the C API would have to
-/// rebuild.
+/// comment is here to say. GRDB stays because that is not where a commit's time goes — the JSON encoding and
+/// the instance row cost more — while it gives the WAL reader pool, migrations and statement cache that a store
+/// on the C API would have to rebuild.
 ///
-/// SQLite runs on GRDB's own serial queues, never on the cooperative thread pool. Failures are
-/// ``EventStoreError``s whose message names the file and says what to do; a cancelled task may instead get a
-/// `CancellationError`, in which case nothing of its batch was written.
+/// The calls a processing loop makes — ``commit(_:)``, ``load(_:)``, ``appliedMessageIDs(among:)``,
+/// ``removeFromOutbox(_:)``, the outbox and timer reads — run on the calling thread and return when SQLite is
+/// done. A ``Processor`` makes them from its ``ProcessingThread``, so its store work takes no hop to another
+/// thread and back (on a busy machine, each hop waits to be scheduled: `chronicle bench` measured the loop's
+/// latency falling by a fifth without them). They are short — a batch's commit takes about a millisecond — but
+/// block the thread meanwhile, and wait up to the busy timeout when another process holds the write lock.
+/// ``purge(finishedBefore:)`` and ``checkIntegrity()``, which may run long, run on GRDB's queues instead.
+///
+/// Failures are ``EventStoreError``s whose message names the file and says what to do.
 public final class SQLiteEventStore: EventStore {
     /// The newest store schema this build reads and writes (`PRAGMA user_version` of its files).
     public static var schemaVersion: Int { StoreSchema.version }
@@ -125,7 +130,7 @@ public final class SQLiteEventStore: EventStore {
         let encoded = try EncodedBatch(batch)
         let path = self.path
         do {
-            try await pool.write { db in try BatchWriter(db: db, path: path).write(encoded) }
+            try write { db in try BatchWriter(db: db, path: path).write(encoded) }
         } catch {
             throw EventStoreError.mapping(
                 error,
@@ -146,7 +151,7 @@ public final class SQLiteEventStore: EventStore {
 
     public func load(_ id: InstanceID) async throws -> StoredInstance? {
         let path = self.path
-        return try await read("loading instance \(id)") { db in
+        return try read("loading instance \(id)") { db in
             try Self.load(id, db: db, decoder: StoreCoding.makeDecoder(), path: path)
         }
     }
@@ -155,7 +160,7 @@ public final class SQLiteEventStore: EventStore {
     public func load(_ ids: [InstanceID]) async throws -> [InstanceID: StoredInstance] {
         if ids.isEmpty { return [:] }
         let path = self.path
-        return try await read("loading \(ids.count) instances") { db in
+        return try read("loading \(ids.count) instances") { db in
             let decoder = StoreCoding.makeDecoder()
             var found: [InstanceID: StoredInstance] = [:]
             for id in ids {
@@ -204,7 +209,7 @@ public final class SQLiteEventStore: EventStore {
 
     public func instances(status: InstanceStatus?, limit: Int) async throws -> [InstanceRecord] {
         let path = self.path
-        return try await read("listing instances") { db in
+        return try read("listing instances") { db in
             let rows: [Row]
             if let status {
                 rows = try Row.fetchAll(
@@ -228,7 +233,7 @@ public final class SQLiteEventStore: EventStore {
     public func appliedMessageIDs(among messageIDs: [String]) async throws -> Set<String> {
         if messageIDs.isEmpty { return [] }
         let list = try Self.jsonArray(messageIDs)
-        return try await read("looking up applied messages") { db in
+        return try read("looking up applied messages") { db in
             try String.fetchSet(
                 db.cachedStatement(
                     sql: "SELECT message_id FROM inbox WHERE message_id IN (SELECT value FROM json_each(?))"
@@ -242,7 +247,7 @@ public final class SQLiteEventStore: EventStore {
 
     public func pendingOutbox(limit: Int) async throws -> [OutgoingMessage] {
         let path = self.path
-        return try await read("reading the outbox") { db in
+        return try read("reading the outbox") { db in
             let rows = try Row.fetchAll(
                 db.cachedStatement(sql: "SELECT * FROM outbox ORDER BY position LIMIT ?"),
                 arguments: [max(limit, 0)]
@@ -278,7 +283,7 @@ public final class SQLiteEventStore: EventStore {
         if messageIDs.isEmpty { return }
         let list = try Self.jsonArray(messageIDs)
         do {
-            try await pool.write { db in
+            try write { db in
                 try db.cachedStatement(sql: "DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?))")
                     .execute(arguments: [list])
             }
@@ -288,7 +293,7 @@ public final class SQLiteEventStore: EventStore {
     }
 
     public func outboxDepth() async throws -> Int {
-        try await read("counting the outbox") { db in
+        try read("counting the outbox") { db in
             try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM outbox")) ?? 0
         }
     }
@@ -296,7 +301,7 @@ public final class SQLiteEventStore: EventStore {
     // MARK: Timers
 
     public func timers(state: TimerState, dueBefore: Date?, limit: Int) async throws -> [TimerRecord] {
-        try await read("listing timers") { db in
+        try read("listing timers") { db in
             let rows: [Row]
             if let dueBefore {
                 rows = try Row.fetchAll(
@@ -381,7 +386,7 @@ public final class SQLiteEventStore: EventStore {
     /// - Throws: ``EventStoreError/Code/unreadableFile`` listing the first problems found.
     public func checkIntegrity() async throws {
         let path = self.path
-        let problems = try await read("checking its integrity") { db in
+        let problems = try await readElsewhere("checking its integrity") { db in
             var problems = try String.fetchAll(db, sql: "PRAGMA integrity_check(20)").filter { $0 != "ok" }
             let instances = try Row.fetchAll(
                 db,
@@ -427,8 +432,20 @@ public final class SQLiteEventStore: EventStore {
 
     // MARK: Helpers
 
-    /// Runs `body` in a read transaction on one of the reader connections.
-    func read<T: Sendable>(
+    /// Runs `body` in a write transaction, on the calling thread.
+    private func write(_ body: (Database) throws -> Void) throws { try pool.write(body) }
+
+    /// Runs `body` in a read transaction on one of the reader connections, on the calling thread.
+    func read<T>(_ action: String, _ body: (Database) throws -> T) throws -> T {
+        do {
+            return try pool.read(body)
+        } catch {
+            throw EventStoreError.mapping(error, path: path, doing: action)
+        }
+    }
+
+    /// Runs `body` in a read transaction on one of the reader connections, on GRDB's queue (for long reads).
+    private func readElsewhere<T: Sendable>(
         _ action: String,
         _ body: @escaping @Sendable (Database) throws -> T
     ) async throws -> T {

@@ -7,12 +7,25 @@ extension FakeTravelService {
     /// only then acknowledge the commands; so a crash answers them again, with the same replies and no second
     /// effect.
     ///
+    /// The loop runs on a ``ProcessingThread`` of its own, and so does its journal's writing.
+    ///
     /// - Parameter beforeBatch: awaited before each batch is handled (an outage can wait there).
     public func serve(
         over transport: any Transport,
         journal: ServiceJournalFile? = nil,
         prefetch: Int = 100,
         beforeBatch: @Sendable () async throws -> Void = {}
+    ) async throws {
+        try await ProcessingThread.run(named: "chronicle-\(queue)") { _ in
+            try await serveHere(over: transport, journal: journal, prefetch: prefetch, beforeBatch: beforeBatch)
+        }
+    }
+
+    private func serveHere(
+        over transport: any Transport,
+        journal: ServiceJournalFile?,
+        prefetch: Int,
+        beforeBatch: @Sendable () async throws -> Void
     ) async throws {
         let deliveries = try await transport.consume(queue: queue, prefetch: prefetch)
         let batches = DeliveryBatches()

@@ -52,13 +52,17 @@ public final class ServiceJournalFile: Sendable {
         }
     }
 
-    /// Appends entries in one transaction; an entry whose command is already there is kept as it was.
+    /// A write transaction on the calling thread: the service's own (see ``FakeTravelService/serve(over:journal:prefetch:beforeBatch:)``).
+    private func write(_ body: (Database) throws -> Void) throws { try database.write(body) }
+
+    /// Appends entries in one transaction, on the calling thread; an entry whose command is already there is
+    /// kept as it was.
     public func append(_ entries: [JournalEntry]) async throws {
         guard !entries.isEmpty else { return }
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         let rows = try entries.map { ($0, String(decoding: try encoder.encode($0), as: UTF8.self)) }
-        try await database.write { db in
+        try write { db in
             let insert = try db.cachedStatement(
                 sql: "INSERT OR IGNORE INTO journal (command_id, trip_id, command_type, entry) VALUES (?, ?, ?, ?)")
             for (entry, json) in rows {

@@ -44,7 +44,15 @@ public final class Processor: Sendable {
     ///
     /// Cancelling `run()` stops the intake: the batch in hand is finished (committed, published, acknowledged)
     /// first, so a shutdown leaves nothing half done.
+    ///
+    /// The loop runs on a ``ProcessingThread`` of its own: deliveries, confirms and store calls that finish on
+    /// other threads hand their results to it, and a store whose calls run on the calling thread (the SQLite
+    /// store's do) does its work there.
     public func run() async throws {
+        try await ProcessingThread.run(named: "chronicle-processor") { thread in try await self.run(on: thread) }
+    }
+
+    private func run(on thread: ProcessingThread) async throws {
         try await recover()
         let deliveries = try await transport.consume(queue: configuration.queue, prefetch: configuration.prefetch)
         logger.info("processing", metadata: ["chronicle.queue": "\(configuration.queue)"])
@@ -62,9 +70,10 @@ public final class Processor: Sendable {
                 var sending: Task<Void, any Error>?
                 do {
                     while let batch = try await batches.next() {
-                        let committed = try await Task { try await self.commit(batch) }.value
+                        let committed = try await Task(executorPreference: thread) { try await self.commit(batch) }
+                            .value
                         try await sending?.value
-                        sending = Task { try await self.send(committed) }
+                        sending = Task(executorPreference: thread) { try await self.send(committed) }
                         if Task.isCancelled { break }
                     }
                     try await sending?.value

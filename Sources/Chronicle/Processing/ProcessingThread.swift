@@ -1,0 +1,72 @@
+import Foundation
+
+/// A thread of a processing loop's own: a task executor that runs the loop, and the tasks it starts with this
+/// preference, one job at a time.
+///
+/// A loop on the shared pool moves between threads at every `await` that another thread resumes (a delivery,
+/// a confirm, a store call), and on a busy machine each move waits for a thread to be woken and scheduled.
+/// On a thread of its own the loop's work stays on one thread: what other threads hand it is queued here,
+/// and store calls that run synchronously (``EventStore`` implementations may) run here too.
+public final class ProcessingThread: TaskExecutor, @unchecked Sendable {
+    // Guarded by `condition`.
+    private let condition = NSCondition()
+    private var jobs: [UnownedJob] = []
+    private var stopping = false
+    private var exited = false
+
+    /// Runs `operation` with a new thread named `name` as its task executor preference; the thread ends when
+    /// `operation` returns.
+    public static func run<T>(
+        named name: String,
+        _ operation: (ProcessingThread) async throws -> T
+    ) async throws -> T {
+        let thread = ProcessingThread(name: name)
+        defer { thread.stop() }
+        return try await withTaskExecutorPreference(thread) { try await operation(thread) }
+    }
+
+    private init(name: String) {
+        let thread = Thread { [self] in runJobs() }
+        thread.name = name
+        thread.start()
+    }
+
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        condition.lock()
+        if exited {
+            // Nothing should come after `run` returned; should something, it runs on the shared pool.
+            condition.unlock()
+            globalConcurrentExecutor.enqueue(job)
+            return
+        }
+        jobs.append(job)
+        if jobs.count == 1 { condition.signal() }
+        condition.unlock()
+    }
+
+    /// Lets the thread end once it has run the jobs queued.
+    private func stop() {
+        condition.lock()
+        stopping = true
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func runJobs() {
+        var taken: [UnownedJob] = []
+        while true {
+            condition.lock()
+            while jobs.isEmpty && !stopping { condition.wait() }
+            if jobs.isEmpty {
+                exited = true
+                condition.unlock()
+                return
+            }
+            swap(&taken, &jobs)
+            condition.unlock()
+            for job in taken { job.runSynchronously(on: asUnownedTaskExecutor()) }
+            taken.removeAll(keepingCapacity: true)
+        }
+    }
+}
