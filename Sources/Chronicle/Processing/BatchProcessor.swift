@@ -56,10 +56,13 @@ public final class BatchProcessor: Sendable {
     /// How many instances are in memory.
     public var cachedInstances: Int { cache.withLock { $0.count } }
 
-    /// Decodes, deduplicates, replays and commits one batch. Throws only if the commit fails; then nothing of
-    /// the batch is stored, the instances it touched are dropped from memory, and the whole batch may be
-    /// processed again.
-    public func process(_ messages: [InboundMessage]) async throws -> Outcome {
+    /// Decodes, deduplicates, replays and commits one batch; the commit also deletes the outbox rows
+    /// `removingFromOutbox` names (messages published since the last commit). Throws only if the commit fails;
+    /// then nothing of the batch is stored, the instances it touched are dropped from memory, and the whole batch
+    /// may be processed again.
+    public func process(_ messages: [InboundMessage], removingFromOutbox published: [String] = []) async throws
+        -> Outcome
+    {
         let now = clock()
         var outcome = Outcome()
         var batch = CommitBatch()
@@ -220,6 +223,12 @@ public final class BatchProcessor: Sendable {
                     return TimerMessage.wakeUpID(instance: instance, timer: timer)
                 }
                 return nil
+            }
+
+            // Rows published since the last commit; not one this batch writes again (a re-armed timer's wake-up).
+            if !published.isEmpty {
+                let written = Set(batch.outbox.map(\.id))
+                batch.outboxRemovals += published.filter { !written.contains($0) }
             }
 
             // 5. Commit the whole batch at once.

@@ -60,9 +60,7 @@ public final class Processor: Sendable {
         try await withTaskCancellationHandler {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await batches.pump(deliveries) }
-                if configuration.localTimerHorizon > .zero {
-                    group.addTask { await self.fireLocalTimers() }
-                }
+                group.addTask { await self.housekeeping() }
                 // Two batches at once: batch N+1 is decoded, replayed and committed while batch N's messages wait
                 // for their confirms and its inputs are acknowledged. Each batch still goes commit → publish →
                 // acknowledge. Unstructured tasks do not inherit the cancellation of run(): a batch runs to its
@@ -82,6 +80,7 @@ public final class Processor: Sendable {
                     throw error
                 }
                 group.cancelAll()
+                try await clearConfirmed()
             }
         } onCancel: {
             stopping.withLock { $0 = true }
@@ -133,11 +132,13 @@ public final class Processor: Sendable {
         }
     }
 
-    /// Processes one batch of deliveries, end to end: commit, publish, dead-letter, acknowledge.
+    /// Processes one batch of deliveries, end to end: commit, publish, dead-letter, acknowledge, and clear the
+    /// outbox of what was published.
     @discardableResult
     public func handle(_ batch: [InboundMessage]) async throws -> BatchProcessor.Outcome {
         let committed = try await commit(batch)
         try await send(committed)
+        try await clearConfirmed()
         return committed.outcome
     }
 
@@ -151,7 +152,18 @@ public final class Processor: Sendable {
     /// cancelled (in batch order, before the next batch is committed).
     private func commit(_ batch: [InboundMessage]) async throws -> Committed {
         logger.trace("batch", metadata: ["chronicle.count": "\(batch.count)"])
-        var committed = Committed(outcome: try await processWithRetry(batch))
+        let published = confirmed.withLock { rows in
+            defer { rows = ConfirmedRows() }
+            return rows.ids
+        }
+        let outcome: BatchProcessor.Outcome
+        do {
+            outcome = try await processWithRetry(batch, removingFromOutbox: published)
+        } catch {
+            confirmed.withLock { $0.ids += published }
+            throw error
+        }
+        var committed = Committed(outcome: outcome)
         // Timers due soon wait in memory; the rest is published. A held timer's wake-up keeps its outbox row until
         // the commit that takes the wake-up or cancels the timer removes it, so a restart (with any horizon) sends
         // it again: held in memory, it is in no queue.
@@ -170,10 +182,11 @@ public final class Processor: Sendable {
         return committed
     }
 
-    /// Publishes a committed batch's messages with confirms, clears them from the outbox, dead-letters what
-    /// was refused and acknowledges the inputs.
+    /// Publishes a committed batch's messages with confirms, dead-letters what was refused and acknowledges the
+    /// inputs. The published messages' outbox rows are deleted later (see ``confirmed``).
     private func send(_ committed: Committed) async throws {
-        try await publishConfirmed(committed.sent)
+        try await publishWithRetry(committed.sent)
+        confirmed.withLock { $0.ids += committed.sent.map(\.id) }
         for (message, reason) in committed.outcome.deadLetter {
             try await transport.deadLetter(message, reason: reason)
         }
@@ -182,12 +195,14 @@ public final class Processor: Sendable {
 
     /// Commits the batch, retrying while the store cannot: a version conflict is retried at once with fresh
     /// history; other store failures (a full disk, say) hold the batch unacknowledged and retry with back-off.
-    private func processWithRetry(_ batch: [InboundMessage]) async throws -> BatchProcessor.Outcome {
+    private func processWithRetry(_ batch: [InboundMessage], removingFromOutbox published: [String]) async throws
+        -> BatchProcessor.Outcome
+    {
         var conflicts = 0
         var delay = Duration.milliseconds(100)
         while true {
             do {
-                return try await batches.process(batch)
+                return try await batches.process(batch, removingFromOutbox: published)
             } catch let error as EventStoreError where error.code == .versionConflict && conflicts < 3 {
                 conflicts += 1
                 logger.warning(
@@ -203,30 +218,88 @@ public final class Processor: Sendable {
         }
     }
 
-    /// Publishes held timer wake-ups as they fall due, straight to the processor's queue, until cancelled.
-    /// A wake-up the broker does not take is held again and tried a second later.
-    private func fireLocalTimers() async {
+    /// Every 10 ms until cancelled: publishes held timer wake-ups that fell due, straight to the processor's
+    /// queue (a wake-up the broker does not take is held again and tried a second later), and deletes the
+    /// outbox rows of published messages that no commit has taken for two rounds.
+    private func housekeeping() async {
+        var retryTimersAt = ContinuousClock.now
         while !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(10))
-            let due = localTimers.takeDue(clock())
-            guard !due.isEmpty else { continue }
-            do {
-                try await transport.publish(due.map(\.immediate))
-            } catch {
-                if Task.isCancelled { return }
-                logger.warning(
-                    "publishing \(due.count) due timer wake-ups failed; retrying in 1 s",
-                    metadata: ["chronicle.error": "\(error)"])
-                localTimers.hold(due)
-                try? await Task.sleep(for: .seconds(1))
+            if ContinuousClock.now >= retryTimersAt, !(await fireDueTimers()) {
+                retryTimersAt = .now + .seconds(1)
             }
+            let idle = confirmed.withLock { rows -> [String] in
+                guard !rows.ids.isEmpty else { return [] }
+                rows.idleRounds += 1
+                guard rows.idleRounds >= 2 else { return [] }
+                defer { rows = ConfirmedRows() }
+                return rows.ids
+            }
+            if !idle.isEmpty { try? await clear(idle) }
         }
     }
 
-    /// Publishes committed outbox rows and clears them. A refusal (a nack, an unroutable command) is logged and
-    /// retried with back-off: the rows stay in the outbox and the batch stays unacknowledged meanwhile, so
-    /// nothing is lost and the processor does not stop over it.
+    /// Publishes the held timer wake-ups that are due; `false` if the broker did not take them (they are held
+    /// again).
+    private func fireDueTimers() async -> Bool {
+        let due = localTimers.takeDue(clock())
+        guard !due.isEmpty else { return true }
+        do {
+            try await transport.publish(due.map(\.immediate))
+            return true
+        } catch {
+            if !Task.isCancelled {
+                logger.warning(
+                    "publishing \(due.count) due timer wake-ups failed; retrying in 1 s",
+                    metadata: ["chronicle.error": "\(error)"])
+            }
+            localTimers.hold(due)
+            return false
+        }
+    }
+
+    /// Outbox rows of messages the broker confirmed, not yet deleted. The next commit deletes them in its own
+    /// transaction — one write per batch instead of two — or, when none comes for two rounds of
+    /// ``housekeeping()``, a write of their own does. Rows a crash leaves are published again at start-up with
+    /// the same message ids, as are those of a crash between a confirm and any deletion.
+    private let confirmed = Mutex(ConfirmedRows())
+
+    private struct ConfirmedRows {
+        var ids: [String] = []
+        /// Rounds of ``housekeeping()`` since no commit took the rows.
+        var idleRounds = 0
+    }
+
+    /// Deletes the outbox rows of every confirmed message now.
+    private func clearConfirmed() async throws {
+        let ids = confirmed.withLock { rows in
+            defer { rows = ConfirmedRows() }
+            return rows.ids
+        }
+        try await clear(ids)
+    }
+
+    /// Deletes these outbox rows; on failure they wait for the next commit or round.
+    private func clear(_ ids: [String]) async throws {
+        guard !ids.isEmpty else { return }
+        do {
+            try await store.removeFromOutbox(ids)
+        } catch {
+            confirmed.withLock { $0.ids += ids }
+            throw error
+        }
+    }
+
+    /// Publishes committed outbox rows and deletes them (at start-up).
     private func publishConfirmed(_ messages: [OutgoingMessage]) async throws {
+        try await publishWithRetry(messages)
+        if !messages.isEmpty { try await store.removeFromOutbox(messages.map(\.id)) }
+    }
+
+    /// Publishes committed outbox rows. A refusal (a nack, an unroutable command) is logged and retried with
+    /// back-off: the rows stay in the outbox and the batch stays unacknowledged meanwhile, so nothing is lost
+    /// and the processor does not stop over it.
+    private func publishWithRetry(_ messages: [OutgoingMessage]) async throws {
         guard !messages.isEmpty else { return }
         var delay = Duration.milliseconds(100)
         while true {
@@ -242,7 +315,6 @@ public final class Processor: Sendable {
                 delay = min(delay * 2, .seconds(10))
             }
         }
-        try await store.removeFromOutbox(messages.map(\.id))
     }
 }
 
