@@ -80,7 +80,13 @@ public final class Processor: Sendable {
                     throw error
                 }
                 group.cancelAll()
-                try await clearConfirmed()
+                do {
+                    try await clearConfirmed()
+                } catch {
+                    logger.warning(
+                        "could not delete the outbox rows of published messages; the next start publishes them again",
+                        metadata: ["chronicle.error": "\(error)"])
+                }
             }
         } onCancel: {
             stopping.withLock { $0 = true }

@@ -12,8 +12,8 @@ import Logging
 ///   (batched);
 /// - GRDB running that same SQL through a synchronous `DatabasePool` write on the same kind of thread: GRDB's
 ///   own cost;
-/// - GRDB running it through the `async` write the store uses: what the hop from a task to GRDB's writer queue
-///   and back adds, which every store that keeps blocking SQLite calls off the cooperative pool pays;
+/// - GRDB running it through its `async` write: what a hop from a task to GRDB's writer queue and back adds
+///   (the store's own calls avoid it: they run on the calling thread, a processor's own);
 /// - ``SQLiteEventStore/commit(_:)``, with everything a real commit does (JSON encoding, the version check and
 ///   the instance row).
 ///
