@@ -26,8 +26,11 @@ public final class ProcessingThread: TaskExecutor, @unchecked Sendable {
     }
 
     private init(name: String) {
-        let thread = Thread { [self] in runJobs() }
-        thread.name = name
+        let thread = Thread { [self] in
+            // Named from inside: on Linux, a name set before start() does not reach the system's thread.
+            Thread.current.name = name
+            runJobs()
+        }
         thread.start()
     }
 

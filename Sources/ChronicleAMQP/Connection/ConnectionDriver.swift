@@ -112,10 +112,11 @@ final class ConnectionDriver: @unchecked Sendable {
         }
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let thread = Thread { [self] in
+                // Named from inside: on Linux, a name set before start() does not reach the system's thread.
+                Thread.current.name = "chronicle-amqp"
                 let failure = threadMain()
                 if let failure { continuation.resume(throwing: failure) } else { continuation.resume() }
             }
-            thread.name = "chronicle-amqp"
             thread.start()
         }
     }
