@@ -4,38 +4,36 @@ import Testing
 
 @testable import Chronicle
 
-/// Names of the threads that code ran on, in order.
-private final class ThreadNames: Sendable {
-    private let names = Mutex<[String?]>([])
-    /// Records the calling thread (a synchronous function: `Thread.current` is not for async code).
-    func record() { names.withLock { $0.append(Thread.current.name) } }
-    var all: [String?] { names.withLock { $0 } }
+/// Whether code ran on the processing thread, in order.
+private final class Sightings: Sendable {
+    private let seen = Mutex<[Bool]>([])
+    func record(_ thread: ProcessingThread) { seen.withLock { $0.append(thread.isCurrent) } }
+    var all: [Bool] { seen.withLock { $0 } }
 }
 
 @Suite("ProcessingThread")
 struct ProcessingThreadTests {
     @Test("the operation, across awaits that other threads resume, and the tasks it starts all run on one thread")
     func everythingRunsOnOneThread() async throws {
-        let outside = ThreadNames()
-        outside.record()
-        let seen = ThreadNames()
-        try await ProcessingThread.run(named: "test-loop") { thread in
-            seen.record()
+        let seen = Sightings()
+        let outside = try await ProcessingThread.run(named: "test-loop") { thread in
+            seen.record(thread)
             // Resumed from another thread (a dispatch queue's).
             await withCheckedContinuation { continuation in
                 DispatchQueue.global().async { continuation.resume() }
             }
-            seen.record()
+            seen.record(thread)
             try await Task.sleep(for: .milliseconds(5))
-            seen.record()
-            await Task(executorPreference: thread) { seen.record() }.value
+            seen.record(thread)
+            await Task(executorPreference: thread) { seen.record(thread) }.value
             await withTaskGroup(of: Void.self) { group in
-                for _ in 0..<3 { group.addTask { seen.record() } }
+                for _ in 0..<3 { group.addTask { seen.record(thread) } }
             }
+            // Code without the preference runs elsewhere.
+            return await Task.detached { thread.isCurrent }.value
         }
-        #expect(seen.all.count == 7)
-        #expect(seen.all.allSatisfy { $0 == "test-loop" }, "ran on \(seen.all)")
-        #expect(outside.all != ["test-loop"])
+        #expect(seen.all == Array(repeating: true, count: 7))
+        #expect(!outside)
     }
 
     @Test("the operation's result and error come back to the caller")

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A thread of a processing loop's own: a task executor that runs the loop, and the tasks it starts with this
 /// preference, one job at a time.
@@ -13,6 +14,11 @@ public final class ProcessingThread: TaskExecutor, @unchecked Sendable {
     private var jobs: [UnownedJob] = []
     private var stopping = false
     private var exited = false
+    /// The system thread's id, once it runs.
+    private let system = Atomic<UInt>(0)
+
+    /// Whether the caller runs on this thread.
+    var isCurrent: Bool { system.load(ordering: .acquiring) == UInt(pthread_self()) }
 
     /// Runs `operation` with a new thread named `name` as its task executor preference; the thread ends when
     /// `operation` returns.
@@ -29,6 +35,7 @@ public final class ProcessingThread: TaskExecutor, @unchecked Sendable {
         let thread = Thread { [self] in
             // Named from inside: on Linux, a name set before start() does not reach the system's thread.
             Thread.current.name = name
+            system.store(UInt(pthread_self()), ordering: .releasing)
             runJobs()
         }
         thread.start()
