@@ -61,22 +61,24 @@ public final class Processor: Sendable {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await batches.pump(deliveries) }
                 group.addTask { await self.housekeeping() }
-                // Two batches at once: batch N+1 is decoded, replayed and committed while batch N's messages wait
-                // for their confirms and its inputs are acknowledged. Each batch still goes commit → publish →
-                // acknowledge. Unstructured tasks do not inherit the cancellation of run(): a batch runs to its
-                // end, unless it is waiting out a failure (see `retryDelay`).
-                var sending: Task<Void, any Error>?
+                // Batches overlap: batch N+1 is decoded, replayed and committed, and its messages published, while
+                // earlier batches' messages wait for their confirms and their inputs are acknowledged (up to
+                // `sendsInFlight` of them). Each batch still goes commit → publish → acknowledge, and batches are
+                // committed, and their messages handed to the transport, in order. Unstructured tasks do not
+                // inherit the cancellation of run(): a batch runs to its end, unless it is waiting out a failure
+                // (see `retryDelay`).
+                var sending: [Task<Void, any Error>] = []
                 do {
                     while let batch = try await batches.next() {
                         let committed = try await Task(executorPreference: thread) { try await self.commit(batch) }
                             .value
-                        try await sending?.value
-                        sending = Task(executorPreference: thread) { try await self.send(committed) }
+                        if sending.count >= Self.sendsInFlight { try await sending.removeFirst().value }
+                        sending.append(Task(executorPreference: thread) { try await self.send(committed) })
                         if Task.isCancelled { break }
                     }
-                    try await sending?.value
+                    for task in sending { try await task.value }
                 } catch {
-                    _ = try? await sending?.value
+                    for task in sending { _ = try? await task.value }
                     throw error
                 }
                 group.cancelAll()
@@ -92,6 +94,11 @@ public final class Processor: Sendable {
             stopping.withLock { $0 = true }
         }
     }
+
+    /// How many committed batches may wait for their confirms and acknowledgements at once. With one, a batch's
+    /// messages went out only when the batch before was confirmed and acknowledged: `chronicle bench trips
+    /// --rate 945` measured p50 28-35 ms that way, 19-23 ms with four (and two).
+    static let sendsInFlight = 4
 
     /// Set when `run()` is cancelled: a batch that is waiting to retry a failed commit or publish gives up
     /// (unacknowledged, so it comes again to the next run) instead of holding up the shutdown.
