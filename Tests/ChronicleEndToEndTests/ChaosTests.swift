@@ -266,13 +266,18 @@ struct ChaosTests {
     private func fillDisk(_ disk: SmallDisk, sandbox: Sandbox, processor: Process) async throws -> Duration {
         let filled = ContinuousClock.now
         try disk.fill()
-        // New work, so that the processor has something to commit.
-        let probes = (1...20).map { "chaos-disk-\($0)" }
-        try await sandbox.amqpPublishPersistently(
-            exchange: "chronicle.commands", routingKey: "trip.start", lines: probes.map { startTrip($0) })
+        // New work, so that the processor has something to commit: 20 trips a second for up to 30 s. A few are
+        // not always enough: once a checkpoint has emptied the store's write-ahead log, SQLite writes the log
+        // from its start again, into pages the file already has, and those need no new disk space. The trips
+        // come until the commits outgrow them.
         let logs = { sandbox.logs().filter { $0.key.hasPrefix("run-") }.values.joined() }
         var said = false
-        for _ in 0..<60 {
+        for round in 1...60 {
+            if round % 2 == 1 {
+                let probes = (1...20).map { "chaos-disk-\(round)-\($0)" }
+                try await sandbox.amqpPublishPersistently(
+                    exchange: "chronicle.commands", routingKey: "trip.start", lines: probes.map { startTrip($0) })
+            }
             if logs().contains("the store cannot commit") {
                 said = true
                 break
