@@ -165,10 +165,7 @@ public final class Processor: Sendable {
     /// cancelled (in batch order, before the next batch is committed).
     private func commit(_ batch: [InboundMessage]) async throws -> Committed {
         logger.trace("batch", metadata: ["chronicle.count": "\(batch.count)"])
-        let published = confirmed.withLock { rows in
-            defer { rows = ConfirmedRows() }
-            return rows.ids
-        }
+        let published = takeConfirmed()
         let outcome: BatchProcessor.Outcome
         do {
             outcome = try await processWithRetry(batch, removingFromOutbox: published)
@@ -283,13 +280,17 @@ public final class Processor: Sendable {
         var idleRounds = 0
     }
 
-    /// Deletes the outbox rows of every confirmed message now.
-    private func clearConfirmed() async throws {
-        let ids = confirmed.withLock { rows in
+    /// The ids of every confirmed message whose row is not yet deleted, to be deleted by the caller.
+    private func takeConfirmed() -> [String] {
+        confirmed.withLock { rows in
             defer { rows = ConfirmedRows() }
             return rows.ids
         }
-        try await clear(ids)
+    }
+
+    /// Deletes the outbox rows of every confirmed message now.
+    private func clearConfirmed() async throws {
+        try await clear(takeConfirmed())
     }
 
     /// Deletes these outbox rows; on failure they wait for the next commit or round.
