@@ -45,7 +45,7 @@ prepare() {
     # shares the machine with the processor, the services and the bench; with a scheduler per core, its threads
     # and theirs wait for each other on every core. On 2 cores, `chronicle bench trips --rate 850` measured
     # p50 23 ms and p99 40-67 ms with one scheduler, p50 35 ms and p99 65-74 ms with two, and the maximum no
-    # lower (README.md, "Benchmark").
+    # lower (README.md, "Benchmarks").
     local cores
     cores=$(nproc 2>/dev/null || echo 2)
     local schedulers="${CHRONICLE_BROKER_SCHEDULERS:-$((cores / 2 > 0 ? cores / 2 : 1))}"

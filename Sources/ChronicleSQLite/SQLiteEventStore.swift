@@ -18,13 +18,13 @@ import Logging
 /// the instance row cost more — while it gives the WAL reader pool, migrations and statement cache that a store
 /// on the C API would have to rebuild.
 ///
-/// The calls a processing loop makes — ``commit(_:)``, ``load(_:)``, ``appliedMessageIDs(among:)``,
-/// ``removeFromOutbox(_:)``, the outbox and timer reads — run on the calling thread and return when SQLite is
-/// done. A ``Processor`` makes them from its ``ProcessingThread``, so its store work takes no hop to another
-/// thread and back (on a busy machine, each hop waits to be scheduled: `chronicle bench` measured the loop's
-/// latency falling by a fifth without them). They are short — a batch's commit takes about a millisecond — but
-/// block the thread meanwhile, and wait up to the busy timeout when another process holds the write lock.
-/// ``purge(finishedBefore:)`` and ``checkIntegrity()``, which may run long, run on GRDB's queues instead.
+/// Every call but ``purge(finishedBefore:)`` and ``checkIntegrity()`` — the commit, the loads, the inbox lookup,
+/// the outbox, timer and instance reads — runs on the calling thread and returns when SQLite is done. A
+/// ``Processor`` makes them from its ``ProcessingThread``, so its store work takes no hop to another thread and
+/// back (on a busy machine, each hop waits to be scheduled: `chronicle bench` measured the loop's latency falling
+/// by a fifth without them). They are short — a batch's commit takes about a millisecond — but block the thread
+/// meanwhile, and wait up to the busy timeout when another process holds the write lock. Those two, which may run
+/// long, run on GRDB's queues instead.
 ///
 /// Failures are ``EventStoreError``s whose message names the file and says what to do.
 public final class SQLiteEventStore: EventStore {
