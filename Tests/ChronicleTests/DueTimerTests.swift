@@ -5,13 +5,8 @@ import Testing
 @testable import Chronicle
 
 /// Sleeps zero, forever.
-struct SleepsZeroForever: Orchestration {
-    static let name = "SleepsZeroForever"
-    struct Input: Codable, Sendable { var id: String }
-
-    func run(_ input: Input, context: OrchestrationContext) async throws -> Int {
-        while true { try await context.sleep(for: .zero) }
-    }
+let sleepsZeroForever = KeyedScript { context in
+    while true { try await context.sleep(for: .zero) }
 }
 
 @Suite("Timers due when armed")
@@ -21,7 +16,7 @@ struct DueTimerTests {
         .timeLimit(.minutes(1)))
     func sleepingZeroInALoopDoesNotHoldUpTheBatch() async throws {
         let store = InMemoryEventStore()
-        let processor = batchProcessor(running: SleepsZeroForever(), startType: "StartLoop", store: store)
+        let processor = batchProcessor(running: sleepsZeroForever, startType: "StartLoop", store: store)
         let outcome = try await processor.process([startMessage("StartLoop", id: "loop")])
 
         let kinds = try #require(try await store.load("loop")).events.map(\.kind.name)
@@ -35,19 +30,14 @@ struct DueTimerTests {
 }
 
 /// Races a long sleep against a short one and finishes when the short one ends, the long one's timer still armed.
-struct LeavesASleep: Orchestration {
-    static let name = "LeavesASleep"
-    struct Input: Codable, Sendable { var id: String }
-
-    func run(_ input: Input, context: OrchestrationContext) async throws -> Int {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await context.sleep(for: .seconds(30)) }
-            group.addTask { try await context.sleep(for: .zero) }
-            try await group.next()
-            group.cancelAll()
-        }
-        return 1
+let leavesASleep = KeyedScript { context in
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await context.sleep(for: .seconds(30)) }
+        group.addTask { try await context.sleep(for: .zero) }
+        try await group.next()
+        group.cancelAll()
     }
+    return 1
 }
 
 @Suite("Wake-ups in the outbox")
@@ -55,7 +45,7 @@ struct WakeUpRowTests {
     @Test("a wake-up the instance ignores (it finished meanwhile) still clears the wake-up's outbox row")
     func anIgnoredWakeUpClearsItsRow() async throws {
         let store = InMemoryEventStore()
-        let processor = batchProcessor(running: LeavesASleep(), startType: "StartNap", store: store)
+        let processor = batchProcessor(running: leavesASleep, startType: "StartNap", store: store)
         let first = try await processor.process([startMessage("StartNap", id: "nap")])
         #expect(try await store.load("nap")?.record.status == .completed)
         // Not published (as when the processor holds the timer in memory): the row stays.

@@ -30,6 +30,16 @@ struct Script<Output: Codable & Sendable>: Orchestration {
     func run(_ input: Int, context: OrchestrationContext) async throws -> Output { try await body(context) }
 }
 
+/// An orchestration written as a closure whose input names its instance (`{"id": …}`), for the batch processor of
+/// ``batchProcessor(running:startType:store:)``.
+struct KeyedScript: Orchestration {
+    static var name: String { "KeyedScript" }
+    struct Input: Codable, Sendable { var id: String }
+    let body: @Sendable (OrchestrationContext) async throws -> Int
+    init(_ body: @escaping @Sendable (OrchestrationContext) async throws -> Int) { self.body = body }
+    func run(_ input: Input, context: OrchestrationContext) async throws -> Int { try await body(context) }
+}
+
 /// A batch processor over `store` running only `orchestration`, whose instances a `startType` message starts,
 /// naming the instance in its `id` field.
 func batchProcessor(
