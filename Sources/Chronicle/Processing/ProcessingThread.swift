@@ -51,8 +51,10 @@ public final class ProcessingThread: TaskExecutor, @unchecked Sendable {
             return
         }
         jobs.append(job)
-        if jobs.count == 1 { condition.signal() }
+        let wake = jobs.count == 1
         condition.unlock()
+        // Signalled after unlocking: a thread woken while the lock is held only blocks again on the lock.
+        if wake { condition.signal() }
     }
 
     /// Lets the thread end once it has run the jobs queued.
