@@ -93,13 +93,16 @@ public final class AMQPTransport: Transport, Service {
         return stream
     }
 
-    /// Acks (using `multiple` where the messages form a run) once the ack frames are written. Messages of an
-    /// earlier connection, or already acked, are skipped.
+    /// Hands the acks to the connection's thread, which writes them (using `multiple` where the messages form a
+    /// run) before anything submitted after them; returns without waiting for the write. An ack is no promise to
+    /// anyone: one that a broken connection loses means the message comes again, as any unacked one does.
+    /// Messages of an earlier connection, or already acked, are skipped.
+    ///
+    /// - Throws: ``AMQPError/Code/shutdown`` once the transport has stopped.
     public func acknowledge(_ messages: [InboundMessage]) async throws {
         guard !messages.isEmpty else { return }
-        let driver = self.driver
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            driver.submit(.ack(messages, continuation))
+        if !driver.submit(.ack(messages)) {
+            throw AMQPError(.shutdown, "the AMQP transport has stopped; the messages will be delivered again")
         }
     }
 

@@ -197,6 +197,9 @@ extension BrokerTests {
                     #expect(received.map(\.messageID) == ["g1"], "deliveries kept coming after the shutdown")
                     try await transport.acknowledge(received)
                     try await group.waitForAll()  // run() returns once nothing is outstanding
+                    // An ack does not wait for its frame, but one handed to a stopped transport is refused, not
+                    // dropped in silence.
+                    await #expect(throws: AMQPError.self) { try await transport.acknowledge(received) }
                 }
                 await #expect(throws: AMQPError.self) { try await transport.publish([message("late", to: "gs")]) }
                 let left = try await Broker.remaining(in: "gs", configuration)

@@ -28,7 +28,7 @@ final class ConnectionDriver: @unchecked Sendable {
         case publish([WireMessage], PublishBatch)
         case consume(Consumer)
         case cancelConsumer(Int)
-        case ack([InboundMessage], CheckedContinuation<Void, any Error>)
+        case ack([InboundMessage])
         case shutdown(graceful: Bool)
     }
 
@@ -94,8 +94,7 @@ final class ConnectionDriver: @unchecked Sendable {
         switch command {
         case .publish(_, let batch): batch.fail(all: error)
         case .consume(let consumer): consumer.fail(error)
-        case .ack(_, let continuation): continuation.resume(throwing: error)
-        case .cancelConsumer, .shutdown: break
+        case .ack, .cancelConsumer, .shutdown: break
         }
     }
 
@@ -330,14 +329,8 @@ final class ConnectionDriver: @unchecked Sendable {
                     connection.closeChannel(consumer.channel)
                 }
                 consumers.removeAll { $0 === consumer }
-            case .ack(let messages, let continuation):
-                do {
-                    try acknowledge(messages)
-                    continuation.resume()
-                } catch {
-                    continuation.resume(throwing: error)
-                    throw error
-                }
+            case .ack(let messages):
+                try acknowledge(messages)
             case .shutdown(let graceful):
                 beginShutdown(graceful: graceful)
             }
