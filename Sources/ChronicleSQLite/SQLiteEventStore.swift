@@ -160,7 +160,7 @@ public final class SQLiteEventStore: EventStore {
     public func load(_ ids: [InstanceID]) async throws -> [InstanceID: StoredInstance] {
         if ids.isEmpty { return [:] }
         let path = self.path
-        return try read("loading \(ids.count) instances") { db in
+        return try readOnWriter("loading \(ids.count) instances") { db in
             let decoder = StoreCoding.makeDecoder()
             var found: [InstanceID: StoredInstance] = [:]
             for id in ids {
@@ -233,7 +233,7 @@ public final class SQLiteEventStore: EventStore {
     public func appliedMessageIDs(among messageIDs: [String]) async throws -> Set<String> {
         if messageIDs.isEmpty { return [] }
         let list = try Self.jsonArray(messageIDs)
-        return try read("looking up applied messages") { db in
+        return try readOnWriter("looking up applied messages") { db in
             try String.fetchSet(
                 db.cachedStatement(
                     sql: "SELECT message_id FROM inbox WHERE message_id IN (SELECT value FROM json_each(?))"
@@ -439,6 +439,25 @@ public final class SQLiteEventStore: EventStore {
     func read<T>(_ action: String, _ body: (Database) throws -> T) throws -> T {
         do {
             return try pool.read(body)
+        } catch {
+            throw EventStoreError.mapping(error, path: path, doing: action)
+        }
+    }
+
+    /// Runs `body` in a read transaction on the writer connection, on the calling thread: for the reads of the
+    /// processing loop, between its commits. The writer's page cache holds the pages it wrote; a reader's is
+    /// emptied by every commit, so a reader would read the changed pages (the inbox index's, say) back from the
+    /// log each time.
+    func readOnWriter<T>(_ action: String, _ body: (Database) throws -> T) throws -> T {
+        do {
+            return try pool.writeWithoutTransaction { db in
+                var result: T?
+                try db.inTransaction(.deferred) {
+                    result = try body(db)
+                    return .commit
+                }
+                return result!
+            }
         } catch {
             throw EventStoreError.mapping(error, path: path, doing: action)
         }
