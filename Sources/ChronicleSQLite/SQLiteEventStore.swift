@@ -6,7 +6,8 @@ import Logging
 /// The ``EventStore`` on an SQLite file: histories, instance index, outbox, inbox and timers.
 ///
 /// The file is in WAL mode with one writer connection and a pool of readers (GRDB's `DatabasePool`), so reads
-/// never block a commit and a commit never blocks reads. ``commit(_:)`` writes a whole batch in one transaction.
+/// never block a commit and a commit never blocks reads. The processing loop's own reads between its commits (the
+/// inbox lookup, loading instances) use the writer connection, whose page cache holds what it just wrote. ``commit(_:)`` writes a whole batch in one transaction.
 /// With the default ``Synchronous/full`` a commit that returned is on the disk and survives a power loss; see
 /// ``Synchronous/normal`` for the trade-off.
 ///
