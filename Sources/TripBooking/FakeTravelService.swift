@@ -168,7 +168,7 @@ public final class FakeTravelService: Sendable {
             }
             let ledgerBefore = state.ledger.count
             state.closing = nil
-            let fields = Self.fields(of: command.body)
+            let fields = command.stringFields
             let response = decide(command, fields: fields, key: key, now: now, state: &state)
             let reply: OutgoingMessage?
             switch response {
@@ -319,12 +319,6 @@ public final class FakeTravelService: Sendable {
         for byte in key.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
         var generator = SeededRandomNumberGenerator(seed: hash)
         return Double(generator.next() >> 11) / Double(1 << 53)
-    }
-
-    /// The body's top-level string fields (none if it is not a JSON object), read in one parse.
-    static func fields(of body: Data) -> [String: String] {
-        guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else { return [:] }
-        return object.compactMapValues { $0 as? String }
     }
 }
 

@@ -40,6 +40,21 @@ struct ValueTests {
         #expect(DurableTimerID("timeout-1") == nil)
     }
 
+    @Test("a message's string fields: top-level strings only; none for a body that is not a JSON object")
+    func stringFields() {
+        func fields(_ body: String) -> [String: String] {
+            InboundMessage(
+                messageID: "m", type: nil, correlationID: nil, body: Data(body.utf8), exchange: "", routingKey: "q"
+            )
+            .stringFields
+        }
+        #expect(
+            fields(#"{"tripId":"t-1","nights":3,"guest":{"name":"Ada"},"note":""}"#) == ["tripId": "t-1", "note": ""])
+        #expect(fields(#"["tripId","t-1"]"#).isEmpty)
+        #expect(fields("{not json").isEmpty)
+        #expect(fields("").isEmpty)
+    }
+
     @Test("compensations run last-first; every step is tried; failures are surfaced together")
     func compensations() async throws {
         let ran = RanLog()

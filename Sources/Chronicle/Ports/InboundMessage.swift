@@ -50,3 +50,12 @@ public struct InboundMessage: Sendable {
         self.generation = generation
     }
 }
+
+extension InboundMessage {
+    /// The body's top-level string fields (none if it is not a JSON object), read in one parse: what a handler
+    /// needs of a message it does not decode whole, such as the ids of a start it refuses.
+    public var stringFields: [String: String] {
+        guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else { return [:] }
+        return object.compactMapValues { $0 as? String }
+    }
+}

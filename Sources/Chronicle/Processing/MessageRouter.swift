@@ -47,7 +47,7 @@ struct MessageRouter: Sendable {
                 }
                 return .success(.start(orchestration: starter.orchestration, instance: instance, input: input))
             } catch {
-                let named = OrchestrationRegistry.stringField(starter.instanceIDField, in: message.body)
+                let named = message.stringFields[starter.instanceIDField]
                 return .failure(
                     Rejection(
                         reason: error is InvalidMessage ? "\(error)" : "invalid \(type): \(error)",

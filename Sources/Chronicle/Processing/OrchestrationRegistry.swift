@@ -113,11 +113,6 @@ public struct OrchestrationRegistry: Sendable {
     public var acceptedMessageTypes: [String] {
         (Array(starters.keys) + Array(replies.keys) + [TimerMessage.type]).sorted()
     }
-
-    static func stringField(_ field: String, in body: Data) -> String? {
-        guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else { return nil }
-        return object[field] as? String
-    }
 }
 
 /// A start message's body: the orchestration's input, and the string field that names the instance (the
