@@ -6,10 +6,10 @@ import Logging
 /// The ``EventStore`` on an SQLite file: histories, instance index, outbox, inbox and timers.
 ///
 /// The file is in WAL mode with one writer connection and a pool of readers (GRDB's `DatabasePool`), so reads
-/// never block a commit and a commit never blocks reads. The processing loop's own reads between its commits (the
-/// inbox lookup, loading instances) use the writer connection, whose page cache holds what it just wrote. ``commit(_:)`` writes a whole batch in one transaction.
-/// With the default ``Synchronous/full`` a commit that returned is on the disk and survives a power loss; see
-/// ``Synchronous/normal`` for the trade-off.
+/// never block a commit and a commit never blocks reads. The processing loop's own reads between its commits
+/// (the inbox lookup, loading instances) use the writer connection, whose page cache holds what it just wrote.
+/// ``commit(_:)`` writes a whole batch in one transaction. With the default ``Synchronous/full`` a commit that
+/// returned is on the disk and survives a power loss; see ``Synchronous/normal`` for the trade-off.
 ///
 /// Why GRDB rather than the C API: `chronicle bench store` measures GRDB running the store's `INSERT` against the
 /// raw C API on the same thread. On a shared 2-core VM (SQLite 3.40.1) GRDB kept 83–98 % of the raw rate for
@@ -449,15 +449,16 @@ public final class SQLiteEventStore: EventStore {
     /// processing loop, between its commits. The writer's page cache holds the pages it wrote; a reader's is
     /// emptied by every commit, so a reader would read the changed pages (the inbox index's, say) back from the
     /// log each time.
-    func readOnWriter<T>(_ action: String, _ body: (Database) throws -> T) throws -> T {
+    private func readOnWriter<T>(_ action: String, _ body: (Database) throws -> T) throws -> T {
         do {
             return try pool.writeWithoutTransaction { db in
+                // One transaction, so that the statements see one state of the file.
                 var result: T?
                 try db.inTransaction(.deferred) {
                     result = try body(db)
                     return .commit
                 }
-                return result!
+                return result!  // set: the block ran, or inTransaction threw
             }
         } catch {
             throw EventStoreError.mapping(error, path: path, doing: action)
