@@ -55,6 +55,17 @@ struct BenchTrips: AsyncParsableCommand {
                 """))
     var stages = false
 
+    @Option(
+        help: ArgumentHelp(
+            "Also write each trip's latency to this file, as CSV.",
+            discussion: """
+                One row a trip, in the order they ended: when it was due to start (milliseconds since the run \
+                began) and its latency in milliseconds. Plotted, it shows whether a high p99 comes from \
+                a steady spread or from stretches of the run.
+                """,
+            valueName: "file"))
+    var latencies: String?
+
     @Flag(help: "Print the figures as one JSON object.")
     var json = false
 
@@ -69,9 +80,18 @@ struct BenchTrips: AsyncParsableCommand {
     func validate() throws {
         guard trips > 0, inFlight > 0 else { throw ValidationError("--trips and --in-flight must be at least 1.") }
         if let waiting, waiting <= 0 { throw ValidationError("--waiting must be at least 1.") }
-        if waiting != nil && (rate != nil || stages) {
+        if waiting != nil && (rate != nil || stages || latencies != nil) {
             throw ValidationError(
-                "--rate and --stages measure trips that end; --waiting parks them. Use one or the other.")
+                "--rate, --stages and --latencies measure trips that end; --waiting parks them. Use one or the other."
+            )
+        }
+        if let latencies {
+            let folder = (latencies as NSString).deletingLastPathComponent
+            if !FileManager.default.isWritableFile(atPath: folder.isEmpty ? "." : folder) {
+                throw ValidationError(
+                    "--latencies \(latencies): cannot write in \(folder.isEmpty ? "." : folder); name a file in a folder that exists and is writable."
+                )
+            }
         }
         if let rate, !(rate >= 1 && rate <= 1_000_000) {
             throw ValidationError("--rate must be a number of trips per second between 1 and 1000000, e.g. 800.")
@@ -148,6 +168,10 @@ struct BenchTrips: AsyncParsableCommand {
                 ]
             }
         }
+        if let latencies {
+            let rows = figures.trips.map { String(format: "%.3f,%.3f\n", $0.due * 1000, $0.latency * 1000) }
+            try ("due_ms,latency_ms\n" + rows.joined()).write(toFile: latencies, atomically: true, encoding: .utf8)
+        }
         print(json ? figures.json : figures.text)
     }
 }
@@ -155,6 +179,8 @@ struct BenchTrips: AsyncParsableCommand {
 /// The figures a bench run prints.
 struct BenchReport: Sendable {
     var fields: [(String, String)] = []
+    /// Each trip that ended, in that order: when it was due since the first was, and its latency (seconds).
+    var trips: [(due: Double, latency: Double)] = []
 
     subscript(name: String) -> String? { fields.first { $0.0 == name }?.1 }
 
@@ -219,7 +245,7 @@ struct BenchRun: Sendable {
         let hops = copies.map { _ in Hops() }
         let cpuBefore = (Child.cpuTime(processor.processIdentifier), Child.cpuTime(services.processIdentifier))
         let started = StartTimes()
-        var latencies: [Duration] = []
+        var latencies: [(due: Double, latency: Double)] = []
         latencies.reserveCapacity(count)
         let window = Window(limit: inFlight)
         let clock = ContinuousClock()
@@ -271,7 +297,7 @@ struct BenchRun: Sendable {
                 for message in batch {
                     guard let id = message.correlationID, let at = started.take(id)
                     else { continue }
-                    latencies.append(now - at)
+                    latencies.append(((at - begin).seconds, (now - at).seconds))
                     ended += 1
                 }
                 await window.release(batch.count)
@@ -288,7 +314,7 @@ struct BenchRun: Sendable {
             group.cancelAll()
         }
         progress.finish()
-        let milliseconds = latencies.map { $0.seconds * 1000 }.sorted()
+        let milliseconds = latencies.map { $0.latency * 1000 }.sorted()
         func percentile(_ p: Double) -> String { percentileText(milliseconds, p) }
         let achieved = Double(count) / elapsed.seconds
         var report = BenchReport()
@@ -313,6 +339,7 @@ struct BenchRun: Sendable {
             ("broker_messages_per_second", String(format: "%.0f", achieved * Double(Self.messagesPerSaga))),
         ]
         if let hops { report.fields += hops.report() }
+        report.trips = latencies
         return report
     }
 

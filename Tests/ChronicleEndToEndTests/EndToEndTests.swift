@@ -116,6 +116,37 @@ struct EndToEndTests {
     }
 
     @Test(
+        "bench trips runs the real processes and prints figures that agree with the latencies it writes",
+        .timeLimit(.minutes(3)))
+    func benchPrintsFiguresAndLatencies() async throws {
+        let sandbox = try Sandbox()
+        let file = sandbox.folder.appending(path: "latencies.csv").path
+        let (status, output) = try sandbox.chronicle(
+            "bench", "trips", "--trips", "40", "--in-flight", "8", "--no-ceiling", "--json", "--latencies", file)
+        #expect(status == 0, "\(output)")
+        let figures = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
+        #expect(figures["trips"] as? Double == 40)
+        #expect(figures["messages_per_saga"] as? Double == 6)
+        #expect((figures["sagas_per_second"] as? Double ?? 0) > 0)
+        let p50 = try #require(figures["latency_p50_ms"] as? Double)
+        let p99 = try #require(figures["latency_p99_ms"] as? Double)
+
+        let rows = sandbox.read("latencies.csv").split(separator: "\n")
+        #expect(rows.first == "due_ms,latency_ms")
+        let trips = rows.dropFirst().map { $0.split(separator: ",").compactMap { Double($0) } }
+        #expect(trips.count == 40 && trips.allSatisfy { $0.count == 2 && $0[0] >= 0 && $0[1] > 0 }, "\(rows)")
+        // The printed percentiles are those of the rows (the 20th and the 40th of 40, to 0.1 ms).
+        let sorted = trips.map { $0[1] }.sorted()
+        #expect(abs(sorted[19] - p50) < 0.06, "p50 \(p50) against the rows' \(sorted[19])")
+        #expect(abs(sorted[39] - p99) < 0.06, "p99 \(p99) against the rows' \(sorted[39])")
+
+        let (refused, _) = try sandbox.chronicle("bench", "trips", "--waiting", "5", "--latencies", file)
+        #expect(refused != 0, "--latencies with --waiting was accepted")
+        let (unwritable, _) = try sandbox.chronicle("bench", "trips", "--latencies", "/nonexistent/latencies.csv")
+        #expect(unwritable != 0, "--latencies into a folder that does not exist was accepted")
+    }
+
+    @Test(
         "a known password never shows: not in the logs of a run at trace level, not in errors of a refused login",
         .timeLimit(.minutes(2)))
     func passwordNeverShows() async throws {
