@@ -1,10 +1,11 @@
-import Chronicle
 import ChronicleTesting
 import Foundation
 import Logging
 import Synchronization
 import Testing
 import TripBooking
+
+@testable import Chronicle
 
 /// The trip processor running `bookTrip` over `store` and `transport`, logging nothing.
 func tripProcessor(
@@ -119,6 +120,42 @@ struct HeldTimerTests {
         }
         #expect(try await kinds().contains("timerFired"))
         #expect(try await kinds().contains("callScheduled"))
+    }
+}
+
+extension HeldTimerTests {
+    @Test(
+        "an idle processor's housekeeping rests, and a timer held meanwhile still fires from memory",
+        .timeLimit(.minutes(1)))
+    func idleHousekeepingRests() async throws {
+        let broker = InMemoryBroker()
+        var configuration = ProcessorConfiguration()
+        configuration.localTimerHorizon = .seconds(60)
+        broker.bind(queue: configuration.queue, exchange: configuration.commandsExchange, pattern: "trip.start")
+        let transport = InMemoryTransport(broker: broker)
+        let store = InMemoryEventStore()
+        var bookTrip = BookTrip()
+        bookTrip.initialDelay = .milliseconds(300)
+        func kinds() async throws -> [String] { try await store.load("idle")?.events.map(\.kind.name) ?? [] }
+
+        let processor = tripProcessor(bookTrip, store: store, transport: transport, configuration: configuration)
+        let running = Task { try await processor.run() }
+        defer { running.cancel() }
+        // Idle: with rounds every 10 ms there would be some 110 by now; resting, three (two, then one a second).
+        try await Task.sleep(for: .milliseconds(1_100))
+        #expect(processor.housekeepingRounds.load(ordering: .relaxed) <= 5)
+
+        // Published just after a round, the booking delay is held in memory while housekeeping rests: the commit
+        // that holds it rings the bell, so it fires when due, not at the next round some 600 ms later.
+        let published = ContinuousClock.now
+        try await transport.publish([try TripBookingApp.startMessage(TripBookingApp.sampleTrip("idle"), at: Date())])
+        for _ in 0..<600 where try await !kinds().contains("timerFired") {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(try await kinds().contains("timerFired"))
+        let late = ContinuousClock.now - published - .milliseconds(300)
+        #expect(late < .milliseconds(450), "the held timer fired \(late) late")
+        #expect(broker.heldCount == 0, "the timer went through the broker's delays, not the processor's memory")
     }
 }
 

@@ -104,4 +104,8 @@ final class LocalTimers: Sendable {
 
     /// How many timers are held.
     var count: Int { state.withLock { $0.held.count } }
+
+    /// When the soonest held timer is due; perhaps earlier, if that timer was cancelled (its entry stays until it
+    /// reaches the top). `nil` when none is held.
+    var nextDue: Date? { state.withLock { $0.held.isEmpty ? nil : $0.heap.first?.due } }
 }
