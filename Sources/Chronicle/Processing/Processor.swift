@@ -170,7 +170,7 @@ public final class Processor: Sendable {
         do {
             outcome = try await processWithRetry(batch, removingFromOutbox: published)
         } catch {
-            confirmed.withLock { $0.ids += published }
+            keepConfirmed(published)
             throw error
         }
         var committed = Committed(outcome: outcome)
@@ -197,8 +197,7 @@ public final class Processor: Sendable {
     /// inputs. The published messages' outbox rows are deleted later (see ``confirmed``).
     private func send(_ committed: Committed) async throws {
         try await publishWithRetry(committed.sent)
-        confirmed.withLock { $0.ids += committed.sent.map(\.id) }
-        if !committed.sent.isEmpty { housekeepingBell.ring() }
+        keepConfirmed(committed.sent.map(\.id))
         for (message, reason) in committed.outcome.deadLetter {
             try await transport.deadLetter(message, reason: reason)
         }
@@ -319,6 +318,14 @@ public final class Processor: Sendable {
         }
     }
 
+    /// Adds rows to delete (published just now, or given back by a commit or deletion that failed) and tells
+    /// housekeeping.
+    private func keepConfirmed(_ ids: [String]) {
+        guard !ids.isEmpty else { return }
+        confirmed.withLock { $0.ids += ids }
+        housekeepingBell.ring()
+    }
+
     /// Deletes the outbox rows of every confirmed message now.
     private func clearConfirmed() async throws {
         try await clear(takeConfirmed())
@@ -330,8 +337,7 @@ public final class Processor: Sendable {
         do {
             try await store.removeFromOutbox(ids)
         } catch {
-            confirmed.withLock { $0.ids += ids }
-            housekeepingBell.ring()
+            keepConfirmed(ids)
             throw error
         }
     }
