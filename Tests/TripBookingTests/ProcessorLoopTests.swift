@@ -83,62 +83,75 @@ struct ProcessorLoopTests {
     }
 }
 
+/// Starts published on ``transport`` reach the trip processor, which holds timers due within a minute in memory.
+struct HeldTimerSetup {
+    let broker = InMemoryBroker()
+    let transport: InMemoryTransport
+    let store = InMemoryEventStore()
+    var configuration = ProcessorConfiguration()
+
+    init() {
+        configuration.localTimerHorizon = .seconds(60)
+        broker.bind(queue: configuration.queue, exchange: configuration.commandsExchange, pattern: "trip.start")
+        transport = InMemoryTransport(broker: broker)
+    }
+
+    func processor(_ bookTrip: BookTrip) -> Processor {
+        tripProcessor(bookTrip, store: store, transport: transport, configuration: configuration)
+    }
+
+    func start(_ trip: String) async throws {
+        try await transport.publish([try TripBookingApp.startMessage(TripBookingApp.sampleTrip(trip), at: Date())])
+    }
+
+    /// The kinds of `trip`'s events so far.
+    func kinds(_ trip: String) async throws -> [String] {
+        try await store.load(InstanceID(trip))?.events.map(\.kind.name) ?? []
+    }
+}
+
 @Suite("Timers held in the processor's memory")
 struct HeldTimerTests {
     @Test(
         "a timer held in memory survives a restart with a smaller horizon: its wake-up waited in the outbox",
         .timeLimit(.minutes(1)))
     func survivesRestart() async throws {
-        let broker = InMemoryBroker()
-        var configuration = ProcessorConfiguration()
-        configuration.localTimerHorizon = .seconds(60)
-        broker.bind(queue: configuration.queue, exchange: configuration.commandsExchange, pattern: "trip.start")
-        let transport = InMemoryTransport(broker: broker)
-        let store = InMemoryEventStore()
+        var setup = HeldTimerSetup()
         var bookTrip = BookTrip()
         bookTrip.initialDelay = .seconds(1)
-        func kinds() async throws -> [String] { try await store.load("held")?.events.map(\.kind.name) ?? [] }
 
-        let held = tripProcessor(bookTrip, store: store, transport: transport, configuration: configuration)
+        let held = setup.processor(bookTrip)
         let first = Task { try await held.run() }
-        try await transport.publish([try TripBookingApp.startMessage(TripBookingApp.sampleTrip("held"), at: Date())])
-        for _ in 0..<100 where try await !kinds().contains("timerScheduled") {
+        try await setup.start("held")
+        for _ in 0..<100 where try await !setup.kinds("held").contains("timerScheduled") {
             try await Task.sleep(for: .milliseconds(10))
         }
         first.cancel()
         _ = try? await first.value
         // Held in memory, so in no queue; its wake-up is still in the outbox.
-        #expect(broker.heldCount == 0)
-        #expect(try await store.pendingOutbox(limit: 10).map(\.type) == [TimerMessage.type])
+        #expect(setup.broker.heldCount == 0)
+        #expect(try await setup.store.pendingOutbox(limit: 10).map(\.type) == [TimerMessage.type])
 
-        configuration.localTimerHorizon = .zero
-        let restarted = tripProcessor(bookTrip, store: store, transport: transport, configuration: configuration)
+        setup.configuration.localTimerHorizon = .zero
+        let restarted = setup.processor(bookTrip)
         let second = Task { try await restarted.run() }
         defer { second.cancel() }
-        for _ in 0..<300 where try await !kinds().contains("timerFired") {
+        for _ in 0..<300 where try await !setup.kinds("held").contains("timerFired") {
             try await Task.sleep(for: .milliseconds(10))
         }
-        #expect(try await kinds().contains("timerFired"))
-        #expect(try await kinds().contains("callScheduled"))
+        #expect(try await setup.kinds("held").contains("timerFired"))
+        #expect(try await setup.kinds("held").contains("callScheduled"))
     }
-}
 
-extension HeldTimerTests {
     @Test(
         "an idle processor's housekeeping rests, and a timer held meanwhile still fires from memory",
         .timeLimit(.minutes(1)))
     func idleHousekeepingRests() async throws {
-        let broker = InMemoryBroker()
-        var configuration = ProcessorConfiguration()
-        configuration.localTimerHorizon = .seconds(60)
-        broker.bind(queue: configuration.queue, exchange: configuration.commandsExchange, pattern: "trip.start")
-        let transport = InMemoryTransport(broker: broker)
-        let store = InMemoryEventStore()
+        let setup = HeldTimerSetup()
         var bookTrip = BookTrip()
         bookTrip.initialDelay = .milliseconds(300)
-        func kinds() async throws -> [String] { try await store.load("idle")?.events.map(\.kind.name) ?? [] }
 
-        let processor = tripProcessor(bookTrip, store: store, transport: transport, configuration: configuration)
+        let processor = setup.processor(bookTrip)
         let running = Task { try await processor.run() }
         defer { running.cancel() }
         // Idle: with rounds every 10 ms there would be some 110 by now; resting, three (two, then one a second).
@@ -148,14 +161,14 @@ extension HeldTimerTests {
         // Published just after a round, the booking delay is held in memory while housekeeping rests: the commit
         // that holds it rings the bell, so it fires when due, not at the next round some 600 ms later.
         let published = ContinuousClock.now
-        try await transport.publish([try TripBookingApp.startMessage(TripBookingApp.sampleTrip("idle"), at: Date())])
-        for _ in 0..<600 where try await !kinds().contains("timerFired") {
+        try await setup.start("idle")
+        for _ in 0..<600 where try await !setup.kinds("idle").contains("timerFired") {
             try await Task.sleep(for: .milliseconds(5))
         }
-        #expect(try await kinds().contains("timerFired"))
+        #expect(try await setup.kinds("idle").contains("timerFired"))
         let late = ContinuousClock.now - published - .milliseconds(300)
         #expect(late < .milliseconds(450), "the held timer fired \(late) late")
-        #expect(broker.heldCount == 0, "the timer went through the broker's delays, not the processor's memory")
+        #expect(setup.broker.heldCount == 0, "the timer went through the broker's delays, not the processor's memory")
     }
 }
 
