@@ -52,7 +52,8 @@ public final class ServiceJournalFile: Sendable {
         }
     }
 
-    /// A write transaction on the calling thread: the service's own (see ``FakeTravelService/serve(over:journal:prefetch:beforeBatch:)``).
+    /// A write transaction on the calling thread: the service's own (see
+    /// ``FakeTravelService/serve(over:journal:prefetch:beforeBatch:)``).
     private func write(_ body: (Database) throws -> Void) throws { try database.write(body) }
 
     /// Appends entries in one transaction, on the calling thread; an entry whose command is already there is

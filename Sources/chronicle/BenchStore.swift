@@ -15,7 +15,8 @@ struct BenchStore: AsyncParsableCommand {
             same SQL synchronously (GRDB's own cost) and through its async write (adding a hop to GRDB's queue \
             and back, which the store's own calls avoid by running on the caller's thread), and \
             SQLiteEventStore.commit. Targets: batched commits at 50 % or more of the raw batched figure; \
-            one-event commits within 20 % of raw single-row commits. FULL waits for the disk, so run it on the disk the store will live on (--directory), and \
+            one-event commits within 20 % of raw single-row commits. FULL waits for the disk, so run it on the \
+            disk the store will live on (--directory), and \
             from a release build: swift run -c release chronicle bench store.
             """
     )

@@ -86,11 +86,12 @@ struct BenchTrips: AsyncParsableCommand {
             )
         }
         if let latencies {
-            let folder = (latencies as NSString).deletingLastPathComponent
-            if !FileManager.default.isWritableFile(atPath: folder.isEmpty ? "." : folder) {
+            let parent = (latencies as NSString).deletingLastPathComponent
+            let folder = parent.isEmpty ? "." : parent
+            if !FileManager.default.isWritableFile(atPath: folder) {
                 throw ValidationError(
-                    "--latencies \(latencies): cannot write in \(folder.isEmpty ? "." : folder); name a file in a folder that exists and is writable."
-                )
+                    "--latencies \(latencies): cannot write in \(folder); name a file in a folder that exists "
+                        + "and is writable.")
             }
         }
         if let rate, !(rate >= 1 && rate <= 1_000_000) {
@@ -179,7 +180,7 @@ struct BenchTrips: AsyncParsableCommand {
 /// The figures a bench run prints.
 struct BenchReport: Sendable {
     var fields: [(String, String)] = []
-    /// Each trip that ended, in that order: when it was due since the first was, and its latency (seconds).
+    /// Each trip that ended, in that order: when it was due since the run began, and its latency (seconds).
     var trips: [(due: Double, latency: Double)] = []
 
     subscript(name: String) -> String? { fields.first { $0.0 == name }?.1 }
