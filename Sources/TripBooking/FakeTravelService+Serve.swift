@@ -7,7 +7,9 @@ extension FakeTravelService {
     /// only then acknowledge the commands; so a crash answers them again, with the same replies and no second
     /// effect.
     ///
-    /// The loop runs on a ``ProcessingThread`` of its own, and so does its journal's writing.
+    /// Batches overlap: while up to ``sendsInFlight`` batches wait for their replies' latency and confirms,
+    /// the next is decided and journaled. The loop runs on a ``ProcessingThread`` of its own, and so do its
+    /// journal's writing and the sends (in the order the batches came).
     ///
     /// - Parameter beforeBatch: awaited before each batch is handled (an outage can wait there).
     public func serve(
@@ -16,52 +18,85 @@ extension FakeTravelService {
         prefetch: Int = 100,
         beforeBatch: @Sendable () async throws -> Void = {}
     ) async throws {
-        try await ProcessingThread.run(named: "chronicle-\(queue)") { _ in
-            try await serveHere(over: transport, journal: journal, prefetch: prefetch, beforeBatch: beforeBatch)
+        try await ProcessingThread.run(named: "chronicle-\(queue)") { thread in
+            try await serveHere(
+                over: transport, journal: journal, prefetch: prefetch, thread: thread, beforeBatch: beforeBatch)
         }
     }
+
+    /// How many decided batches may wait for their replies to be sent, and their commands acknowledged, at
+    /// once. With one, each batch waited for the confirms of the one before: `chronicle bench trips --rate 500
+    /// --stages` measured the hotel's hop (hotel.reserve→hotel.reserved) at p50 2.2–3.1 ms, p99 7.3–12.5 ms that
+    /// way, and p50 1.1–1.8 ms, p99 6.0–7.0 ms with four (three runs each, alternated).
+    static let sendsInFlight = 4
 
     private func serveHere(
         over transport: any Transport,
         journal: ServiceJournalFile?,
         prefetch: Int,
+        thread: ProcessingThread,
         beforeBatch: @Sendable () async throws -> Void
     ) async throws {
         let deliveries = try await transport.consume(queue: queue, prefetch: prefetch)
         let batches = DeliveryBatches()
         async let pumping: Void = batches.pump(deliveries)
-        while let batch = try await batches.next() {
-            try await beforeBatch()
-            let now = Date()
-            var replies: [OutgoingMessage] = []
-            var handled: [InboundMessage] = []
-            var rejected: [(InboundMessage, String)] = []
-            for command in batch {
-                switch respond(to: command, now: now) {
-                case .reply(let reply):
-                    replies.append(reply)
-                    handled.append(command)
-                case .silent:
-                    handled.append(command)
-                case .rejected(let reason):
-                    rejected.append((command, reason))
-                }
+        var sending: [Task<Void, any Error>] = []
+        do {
+            while let batch = try await batches.next() {
+                try await beforeBatch()
+                let decided = decide(batch, now: Date())
+                try await journal?.append(takeUnjournaled())
+                if sending.count >= Self.sendsInFlight { try await sending.removeFirst().value }
+                sending.append(Task(executorPreference: thread) { try await self.send(decided, over: transport) })
             }
-            try await journal?.append(takeUnjournaled())
-            // The service's latency: each reply goes out when it is due (the batch's replies overlap).
-            for due in Dictionary(grouping: replies, by: { $0.deliverAt ?? now }).sorted(by: { $0.key < $1.key }) {
-                let wait = due.key.timeIntervalSinceNow
-                if wait > 0 { try await Task.sleep(for: .milliseconds(Int64(wait * 1000))) }
-                try await transport.publish(
-                    due.value.map { reply in
-                        var reply = reply
-                        reply.deliverAt = nil
-                        return reply
-                    })
-            }
-            for (command, reason) in rejected { try await transport.deadLetter(command, reason: reason) }
-            try await transport.acknowledge(handled)
+            for task in sending { try await task.value }
+        } catch {
+            for task in sending { _ = try? await task.value }
+            throw error
         }
         await pumping
+    }
+
+    /// A batch's answers: the replies to publish, the commands to acknowledge after them, and those to
+    /// dead-letter.
+    private struct Decided: Sendable {
+        var now: Date
+        var replies: [OutgoingMessage] = []
+        var handled: [InboundMessage] = []
+        var rejected: [(InboundMessage, String)] = []
+    }
+
+    private func decide(_ batch: [InboundMessage], now: Date) -> Decided {
+        var decided = Decided(now: now)
+        for command in batch {
+            switch respond(to: command, now: now) {
+            case .reply(let reply):
+                decided.replies.append(reply)
+                decided.handled.append(command)
+            case .silent:
+                decided.handled.append(command)
+            case .rejected(let reason):
+                decided.rejected.append((command, reason))
+            }
+        }
+        return decided
+    }
+
+    /// Publishes a batch's replies, each when the service's latency has passed (the batch's replies overlap),
+    /// dead-letters what was rejected, then acknowledges the commands.
+    private func send(_ decided: Decided, over transport: any Transport) async throws {
+        let now = decided.now
+        for due in Dictionary(grouping: decided.replies, by: { $0.deliverAt ?? now }).sorted(by: { $0.key < $1.key }) {
+            let wait = due.key.timeIntervalSinceNow
+            if wait > 0 { try await Task.sleep(for: .milliseconds(Int64(wait * 1000))) }
+            try await transport.publish(
+                due.value.map { reply in
+                    var reply = reply
+                    reply.deliverAt = nil
+                    return reply
+                })
+        }
+        for (command, reason) in decided.rejected { try await transport.deadLetter(command, reason: reason) }
+        try await transport.acknowledge(decided.handled)
     }
 }
