@@ -18,9 +18,10 @@ struct BenchTrips: AsyncParsableCommand {
             publishes --trips StartTrips with at most --in-flight unfinished at once, and takes every outcome \
             from a queue of its own. Prints sagas per second, the latency from publishing a StartTrip to \
             receiving its trip.booked (p50, p95, p99), the processor's peak resident memory, the CPU time the \
-            processor and the services spent per saga, and the messages the broker carried per saga. With \
-            --waiting N it instead starts N trips that park on a one-hour timer and prints the processor's \
-            memory and the store's bytes per waiting trip. Use a broker (or vhost) where nothing else runs.
+            processor and the services spent per saga, the messages the broker carried per saga, and how busy \
+            the machine's cores were meanwhile (where /proc/stat tells). With --waiting N it instead starts N \
+            trips that park on a one-hour timer and prints the processor's memory and the store's bytes per \
+            waiting trip. Use a broker (or vhost) where nothing else runs.
             """
     )
 
@@ -245,6 +246,8 @@ struct BenchRun: Sendable {
     ) async throws -> BenchReport {
         let hops = copies.map { _ in Hops() }
         let cpuBefore = (Child.cpuTime(processor.processIdentifier), Child.cpuTime(services.processIdentifier))
+        let machineBefore = Child.machineCPU()
+        var machineBusy: Double?
         let started = StartTimes()
         var latencies: [(due: Double, latency: Double)] = []
         latencies.reserveCapacity(count)
@@ -310,6 +313,9 @@ struct BenchRun: Sendable {
                 Child.cpuTime(processor.processIdentifier) - cpuBefore.0,
                 Child.cpuTime(services.processIdentifier) - cpuBefore.1
             )
+            if let before = machineBefore, let after = Child.machineCPU(), after.total > before.total {
+                machineBusy = (after.busy - before.busy) / (after.total - before.total)
+            }
             // The copies of the last trip.booked come with the originals; give them a moment (not counted above).
             if let hops { try await hops.waitForEnds(count, until: clock.now + .seconds(2)) }
             group.cancelAll()
@@ -339,6 +345,12 @@ struct BenchRun: Sendable {
             ("messages_per_saga", "\(Self.messagesPerSaga)"),
             ("broker_messages_per_second", String(format: "%.0f", achieved * Double(Self.messagesPerSaga))),
         ]
+        if let machineBusy {
+            report.fields += [
+                ("machine_cores", "\(ProcessInfo.processInfo.activeProcessorCount)"),
+                ("machine_cpu_busy_percent", String(format: "%.0f", machineBusy * 100)),
+            ]
+        }
         if let hops { report.fields += hops.report() }
         report.trips = latencies
         return report
@@ -539,6 +551,19 @@ enum Child {
         let fields = stat[stat.index(after: end)...].split(separator: " ")
         guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
         return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// The machine's CPU time so far, in clock ticks summed over its cores: busy, and in all (`/proc/stat`);
+    /// `nil` where there is no such file.
+    static func machineCPU() -> (busy: Double, total: Double)? {
+        guard let stat = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+            let line = stat.split(separator: "\n").first, line.hasPrefix("cpu ")
+        else { return nil }
+        // user nice system idle iowait irq softirq steal: idle and iowait are not busy.
+        let ticks = line.split(separator: " ").dropFirst().prefix(8).compactMap { Double($0) }
+        guard ticks.count == 8 else { return nil }
+        let total = ticks.reduce(0, +)
+        return (total - ticks[3] - ticks[4], total)
     }
 
     static func fileSize(_ path: String) -> Int {
