@@ -7,7 +7,7 @@ extension FakeTravelService {
     /// only then acknowledge the commands; so a crash answers them again, with the same replies and no second
     /// effect.
     ///
-    /// Batches overlap: while up to ``sendsInFlight`` batches wait for their replies' latency and confirms,
+    /// Batches overlap: while up to `sendsInFlight` (four) batches wait for their replies' latency and confirms,
     /// the next is decided and journaled. The loop runs on a ``ProcessingThread`` of its own, and so do its
     /// journal's writing and the sends (in the order the batches came).
     ///
