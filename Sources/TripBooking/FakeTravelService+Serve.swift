@@ -1,5 +1,6 @@
 import Chronicle
 import Foundation
+import Synchronization
 
 extension FakeTravelService {
     /// Serves commands from ``queue`` over `transport` until cancelled. For each batch: decide, write the
@@ -7,9 +8,12 @@ extension FakeTravelService {
     /// only then acknowledge the commands; so a crash answers them again, with the same replies and no second
     /// effect.
     ///
-    /// Batches overlap: while up to `sendsInFlight` (four) batches wait for their replies' latency and confirms,
-    /// the next is decided and journaled. The loop runs on a ``ProcessingThread`` of its own, and so do its
-    /// journal's writing and the sends (in the order the batches came).
+    /// Batches overlap: while up to `sendsInFlight` (four) batches wait out their latency and their replies'
+    /// confirms, the next is decided and journaled. Their sends start in the order the batches came; a later
+    /// batch whose replies are due sooner goes out first. A send that fails ends the loop at once, with its
+    /// error (commands not yet acknowledged come again); cancelling the loop cancels the sends' waits for their
+    /// latency too. The loop runs on a ``ProcessingThread`` of its own, and so do its journal's writing and the
+    /// sends.
     ///
     /// - Parameter beforeBatch: awaited before each batch is handled (an outage can wait there).
     public func serve(
@@ -40,19 +44,37 @@ extension FakeTravelService {
         let deliveries = try await transport.consume(queue: queue, prefetch: prefetch)
         let batches = DeliveryBatches()
         async let pumping: Void = batches.pump(deliveries)
-        var sending: [Task<Void, any Error>] = []
-        do {
-            while let batch = try await batches.next() {
-                try await beforeBatch()
-                let decided = decide(batch, now: Date())
-                try await journal?.append(takeUnjournaled())
-                if sending.count >= Self.sendsInFlight { try await sending.removeFirst().value }
-                sending.append(Task(executorPreference: thread) { try await self.send(decided, over: transport) })
+        // The sends not yet awaited, oldest first. Unstructured tasks do not inherit the loop's cancellation:
+        // the handler passes it on.
+        let sending = Mutex<[Task<Void, any Error>]>([])
+        try await withTaskCancellationHandler {
+            do {
+                while let batch = try await batches.next() {
+                    try await beforeBatch()
+                    let decided = decide(batch, now: Date())
+                    try await journal?.append(takeUnjournaled())
+                    if let oldest = sending.withLock({ $0.count >= Self.sendsInFlight ? $0.removeFirst() : nil }) {
+                        try await oldest.value
+                    }
+                    let send = Task(executorPreference: thread) {
+                        do {
+                            try await self.send(decided, over: transport)
+                        } catch {
+                            // Wakes the loop, should it be waiting for deliveries.
+                            batches.interrupt(error)
+                            throw error
+                        }
+                    }
+                    sending.withLock { $0.append(send) }
+                    if Task.isCancelled { send.cancel() }
+                }
+                for send in sending.withLock({ $0 }) { try await send.value }
+            } catch {
+                for send in sending.withLock({ $0 }) { _ = try? await send.value }
+                throw error
             }
-            for task in sending { try await task.value }
-        } catch {
-            for task in sending { _ = try? await task.value }
-            throw error
+        } onCancel: {
+            for send in sending.withLock({ $0 }) { send.cancel() }
         }
         await pumping
     }

@@ -41,4 +41,22 @@ struct DeliveryBatchesTests {
         #expect(try await batches.next()?.count == 1)
         await #expect(throws: Broken.self) { try await batches.next() }
     }
+
+    @Test(
+        "an interruption wakes a waiting next() and comes before messages still buffered",
+        .timeLimit(.minutes(1)))
+    func interruption() async throws {
+        struct Stop: Error {}
+        let (stream, continuation) = AsyncThrowingStream<[InboundMessage], any Error>.makeStream()
+        let batches = DeliveryBatches()
+        async let pumping: Void = batches.pump(stream)
+        let waiting = Task { try await batches.next() }
+        try await Task.sleep(for: .milliseconds(20))
+        batches.interrupt(Stop())
+        await #expect(throws: Stop.self) { try await waiting.value }
+        continuation.yield([Self.message(1)])
+        continuation.finish()
+        await pumping
+        await #expect(throws: Stop.self) { try await batches.next() }
+    }
 }

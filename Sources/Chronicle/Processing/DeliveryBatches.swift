@@ -12,6 +12,8 @@ public final class DeliveryBatches: Sendable {
         var waiter: CheckedContinuation<Void, Never>?
         var finished = false
         var failure: (any Error)?
+        /// Set by ``interrupt(_:)``: `failure` comes before anything still buffered.
+        var interrupted = false
     }
 
     private let state = Mutex(State())
@@ -40,7 +42,23 @@ public final class DeliveryBatches: Sendable {
     func finish(_ error: (any Error)?) {
         let waiter = state.withLock { state in
             state.finished = true
-            state.failure = error
+            if !state.interrupted { state.failure = error }
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    /// Ends the batches now: the waiting or next ``next(limit:)`` throws `error`, and so does every later one,
+    /// even with messages still buffered (they stay unacknowledged, so they come again). For a loop whose work
+    /// continues elsewhere (a send that failed) to stop it while it waits for deliveries.
+    public func interrupt(_ error: any Error) {
+        let waiter = state.withLock { state in
+            if !state.interrupted {
+                state.interrupted = true
+                state.finished = true
+                state.failure = error
+            }
             defer { state.waiter = nil }
             return state.waiter
         }
@@ -52,6 +70,7 @@ public final class DeliveryBatches: Sendable {
     public func next(limit: Int = .max) async throws -> [InboundMessage]? {
         while true {
             let taken: Result<[InboundMessage]?, any Error>? = state.withLock { state in
+                if state.interrupted, let failure = state.failure { return .failure(failure) }
                 if !state.messages.isEmpty {
                     let count = min(limit, state.messages.count)
                     let batch = Array(state.messages.prefix(count))
