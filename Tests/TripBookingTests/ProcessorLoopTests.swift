@@ -83,6 +83,32 @@ struct ProcessorLoopTests {
     }
 }
 
+@Suite("Processor.run when the transport fails a send")
+struct ProcessorSendFailureTests {
+    @Test(
+        "an acknowledgement the transport refuses ends run() with its error at once, though nothing else comes",
+        .timeLimit(.minutes(1)))
+    func refusedAcknowledgementEndsRun() async throws {
+        let broker = InMemoryBroker()
+        let configuration = ProcessorConfiguration()
+        broker.bind(queue: configuration.queue, exchange: configuration.commandsExchange, pattern: "trip.start")
+        broker.bind(queue: "hotel", exchange: configuration.commandsExchange, pattern: "hotel.*")
+        let transport = FaultyTransport(InMemoryTransport(broker: broker), .refuseAcknowledge)
+        var bookTrip = BookTrip()
+        bookTrip.initialDelay = .zero
+        let processor = tripProcessor(
+            bookTrip, store: InMemoryEventStore(), transport: transport, configuration: configuration)
+        let ended = try await ending(of: { try await processor.run() }) { _ in
+            try await transport.inner.publish([
+                try TripBookingApp.startMessage(TripBookingApp.sampleTrip("trip-r"), at: Date())
+            ])
+        }
+        #expect(ended == "threw Refused")
+        // The batch was committed and its command published before the acknowledgement failed.
+        #expect(broker.take(from: "hotel").map(\.type) == [ReserveHotel.name])
+    }
+}
+
 /// Starts published on ``transport`` reach the trip processor, which holds timers due within a minute in memory.
 struct HeldTimerSetup {
     let broker = InMemoryBroker()

@@ -64,16 +64,26 @@ public final class Processor: Sendable {
                 // Batches overlap: batch N+1 is decoded, replayed and committed, and its messages published, while
                 // earlier batches' messages wait for their confirms and their inputs are acknowledged (up to
                 // `sendsInFlight` of them). Each batch still goes commit → publish → acknowledge, and batches are
-                // committed, and their messages handed to the transport, in order. Unstructured tasks do not
-                // inherit the cancellation of run(): a batch runs to its end, unless it is waiting out a failure
-                // (see `retryDelay`).
+                // committed, and their messages handed to the transport, in order. A send that fails (an
+                // acknowledgement the transport refuses) ends the loop at once. Unstructured tasks do not inherit
+                // the cancellation of run(): a batch runs to its end, unless it is waiting out a failure (see
+                // `retryDelay`).
                 var sending: [Task<Void, any Error>] = []
                 do {
                     while let batch = try await batches.next() {
                         let committed = try await Task(executorPreference: thread) { try await self.commit(batch) }
                             .value
                         if sending.count >= Self.sendsInFlight { try await sending.removeFirst().value }
-                        sending.append(Task(executorPreference: thread) { try await self.send(committed) })
+                        sending.append(
+                            Task(executorPreference: thread) {
+                                do {
+                                    try await self.send(committed)
+                                } catch {
+                                    // Ends the loop now, should it be waiting for deliveries.
+                                    batches.interrupt(error)
+                                    throw error
+                                }
+                            })
                         if Task.isCancelled { break }
                     }
                     for task in sending { try await task.value }
