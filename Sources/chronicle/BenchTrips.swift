@@ -345,9 +345,9 @@ struct BenchRun: Sendable {
             ("messages_per_saga", "\(Self.messagesPerSaga)"),
             ("broker_messages_per_second", String(format: "%.0f", achieved * Double(Self.messagesPerSaga))),
         ]
-        if let machineBusy {
+        if let machineBusy, let cores = machineBefore?.cores {
             report.fields += [
-                ("machine_cores", "\(ProcessInfo.processInfo.activeProcessorCount)"),
+                ("machine_cores", "\(cores)"),
                 ("machine_cpu_busy_percent", String(format: "%.0f", machineBusy * 100)),
             ]
         }
@@ -553,17 +553,19 @@ enum Child {
         return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
-    /// The machine's CPU time so far, in clock ticks summed over its cores: busy, and in all (`/proc/stat`);
-    /// `nil` where there is no such file.
-    static func machineCPU() -> (busy: Double, total: Double)? {
-        guard let stat = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
-            let line = stat.split(separator: "\n").first, line.hasPrefix("cpu ")
-        else { return nil }
-        // user nice system idle iowait irq softirq steal: idle and iowait are not busy.
+    /// The machine's CPU time so far, in clock ticks summed over its cores: busy, and in all; and how many
+    /// cores (`/proc/stat`). `nil` where there is no such file.
+    static func machineCPU() -> (busy: Double, total: Double, cores: Int)? {
+        guard let stat = try? String(contentsOfFile: "/proc/stat", encoding: .utf8) else { return nil }
+        let lines = stat.split(separator: "\n")
+        guard let line = lines.first, line.hasPrefix("cpu ") else { return nil }
+        // user nice system idle iowait irq softirq steal (guest time is within user and nice): idle and iowait
+        // are not busy, and neither is steal, time the hypervisor gave to others.
         let ticks = line.split(separator: " ").dropFirst().prefix(8).compactMap { Double($0) }
         guard ticks.count == 8 else { return nil }
         let total = ticks.reduce(0, +)
-        return (total - ticks[3] - ticks[4], total)
+        let cores = lines.count { $0.hasPrefix("cpu") && $0.dropFirst(3).first?.isNumber == true }
+        return (total - ticks[3] - ticks[4] - ticks[7], total, cores)
     }
 
     static func fileSize(_ path: String) -> Int {

@@ -130,8 +130,8 @@ struct EndToEndTests {
         #expect((figures["sagas_per_second"] as? Double ?? 0) > 0)
         #if os(Linux)
             let busy = try #require(figures["machine_cpu_busy_percent"] as? Double, "\(output)")
-            #expect(busy > 0 && busy <= 100, "\(output)")
-            #expect(figures["machine_cores"] as? Double == Double(ProcessInfo.processInfo.activeProcessorCount))
+            #expect(busy >= 0 && busy <= 100, "\(output)")
+            #expect((figures["machine_cores"] as? Double ?? 0) >= 1, "\(output)")
         #endif
         let p50 = try #require(figures["latency_p50_ms"] as? Double)
         let p99 = try #require(figures["latency_p99_ms"] as? Double)
