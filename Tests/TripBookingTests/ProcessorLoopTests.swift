@@ -98,7 +98,8 @@ struct ProcessorSendFailureTests {
         bookTrip.initialDelay = .zero
         let processor = tripProcessor(
             bookTrip, store: InMemoryEventStore(), transport: transport, configuration: configuration)
-        let ended = try await ending(of: { try await processor.run() }) { _ in
+        let running = Task { try await processor.run() }
+        let ended = try await ending(of: running) {
             try await transport.inner.publish([
                 try TripBookingApp.startMessage(TripBookingApp.sampleTrip("trip-r"), at: Date())
             ])

@@ -88,25 +88,21 @@ func eventually(_ condition: () -> Bool) async throws -> Bool {
 }
 
 /// How `loop` ended, if it did within five seconds of `trigger`: "returned", "threw" and the error's type, or
-/// "still running" (a loop that does not end is left behind rather than waited for, so that the test fails
+/// "still running" (then it is cancelled and left behind rather than waited for, so that the test fails
 /// instead of hanging).
-func ending(
-    of loop: @escaping @Sendable () async throws -> Void,
-    after trigger: (Task<Void, any Error>) async throws -> Void
-) async throws -> String {
-    let running = Task { try await loop() }
+func ending(of loop: Task<Void, any Error>, after trigger: () async throws -> Void) async throws -> String {
     let ended = Mutex<String?>(nil)
     Task {
         do {
-            try await running.value
+            try await loop.value
             ended.withLock { $0 = "returned" }
         } catch {
             ended.withLock { $0 = "threw \(type(of: error))" }
         }
     }
-    try await trigger(running)
+    try await trigger()
     _ = try await eventually { ended.withLock { $0 != nil } }
-    running.cancel()
+    loop.cancel()
     return ended.withLock { $0 } ?? "still running"
 }
 
@@ -166,7 +162,8 @@ struct ServeTests {
         let broker = InMemoryBroker()
         let service = hotel(on: broker)
         let transport = FaultyTransport(InMemoryTransport(broker: broker), .refuseFirstPublish)
-        let ended = try await ending(of: { try await service.serve(over: transport) }) { _ in
+        let serving = Task { try await service.serve(over: transport) }
+        let ended = try await ending(of: serving) {
             try await transport.inner.publish([try self.reserve("trip-1")])
         }
         #expect(ended == "threw Refused")
@@ -178,7 +175,8 @@ struct ServeTests {
         let broker = InMemoryBroker()
         let service = hotel(on: broker, latency: .seconds(30))
         let transport = FaultyTransport(InMemoryTransport(broker: broker), .holdFirstPublish)
-        let ended = try await ending(of: { try await service.serve(over: transport) }) { serving in
+        let serving = Task { try await service.serve(over: transport) }
+        let ended = try await ending(of: serving) {
             try await transport.inner.publish([try self.reserve("trip-1")])
             #expect(try await eventually { service.ledger.count == 1 })
             serving.cancel()
