@@ -12,8 +12,8 @@ extension FakeTravelService {
     /// confirms, the next is decided and journaled. Their sends start in the order the batches came; a later
     /// batch whose replies are due sooner goes out first. A send that fails ends the loop at once, with its
     /// error (commands not yet acknowledged come again); cancelling the loop cancels the sends' waits for their
-    /// latency too. The loop runs on a ``ProcessingThread`` of its own, and so do its journal's writing and the
-    /// sends.
+    /// latency too, and ends it without an error. The loop runs on a ``ProcessingThread`` of its own, and so do
+    /// its journal's writing and the sends.
     ///
     /// - Parameter beforeBatch: awaited before each batch is handled (an outage can wait there).
     public func serve(
@@ -71,6 +71,8 @@ extension FakeTravelService {
                 for send in sending.withLock({ $0 }) { try await send.value }
             } catch {
                 for send in sending.withLock({ $0 }) { _ = try? await send.value }
+                // A cancelled loop (a shutdown) ends quietly: the commands it did not acknowledge come again.
+                if error is CancellationError && Task.isCancelled { return }
                 throw error
             }
         } onCancel: {
