@@ -1,6 +1,5 @@
 import Chronicle
 import Foundation
-import Synchronization
 
 extension FakeTravelService {
     /// Serves commands from ``queue`` over `transport` until cancelled. For each batch: decide, write the
@@ -44,39 +43,25 @@ extension FakeTravelService {
         let deliveries = try await transport.consume(queue: queue, prefetch: prefetch)
         let batches = DeliveryBatches()
         async let pumping: Void = batches.pump(deliveries)
-        // The sends not yet awaited, oldest first. Unstructured tasks do not inherit the loop's cancellation:
-        // the handler passes it on.
-        let sending = Mutex<[Task<Void, any Error>]>([])
+        let sends = OverlappingSends(limit: Self.sendsInFlight, on: thread, interrupting: batches)
         try await withTaskCancellationHandler {
             do {
                 while let batch = try await batches.next() {
                     try await beforeBatch()
                     let decided = decide(batch, now: Date())
                     try await journal?.append(takeUnjournaled())
-                    if let oldest = sending.withLock({ $0.count >= Self.sendsInFlight ? $0.removeFirst() : nil }) {
-                        try await oldest.value
-                    }
-                    let send = Task(executorPreference: thread) {
-                        do {
-                            try await self.send(decided, over: transport)
-                        } catch {
-                            // Wakes the loop, should it be waiting for deliveries.
-                            batches.interrupt(error)
-                            throw error
-                        }
-                    }
-                    sending.withLock { $0.append(send) }
-                    if Task.isCancelled { send.cancel() }
+                    try await sends.start { try await self.send(decided, over: transport) }
                 }
-                for send in sending.withLock({ $0 }) { try await send.value }
+                try await sends.finish()
             } catch {
-                for send in sending.withLock({ $0 }) { _ = try? await send.value }
+                await sends.drain()
                 // A cancelled loop (a shutdown) ends quietly: the commands it did not acknowledge come again.
                 if error is CancellationError && Task.isCancelled { return }
                 throw error
             }
         } onCancel: {
-            for send in sending.withLock({ $0 }) { send.cancel() }
+            // The sends' waits for the service's latency end too.
+            sends.cancel()
         }
         await pumping
     }

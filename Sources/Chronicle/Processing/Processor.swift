@@ -65,30 +65,20 @@ public final class Processor: Sendable {
                 // earlier batches' messages wait for their confirms and their inputs are acknowledged (up to
                 // `sendsInFlight` of them). Each batch still goes commit → publish → acknowledge, and batches are
                 // committed, and their messages handed to the transport, in order. A send that fails (an
-                // acknowledgement the transport refuses) ends the loop at once. Unstructured tasks do not inherit
-                // the cancellation of run(): a batch runs to its end, unless it is waiting out a failure (see
+                // acknowledgement the transport refuses) ends the loop at once. The sends do not inherit the
+                // cancellation of run(): a batch runs to its end, unless it is waiting out a failure (see
                 // `retryDelay`).
-                var sending: [Task<Void, any Error>] = []
+                let sends = OverlappingSends(limit: Self.sendsInFlight, on: thread, interrupting: batches)
                 do {
                     while let batch = try await batches.next() {
                         let committed = try await Task(executorPreference: thread) { try await self.commit(batch) }
                             .value
-                        if sending.count >= Self.sendsInFlight { try await sending.removeFirst().value }
-                        sending.append(
-                            Task(executorPreference: thread) {
-                                do {
-                                    try await self.send(committed)
-                                } catch {
-                                    // Ends the loop now, should it be waiting for deliveries.
-                                    batches.interrupt(error)
-                                    throw error
-                                }
-                            })
+                        try await sends.start { try await self.send(committed) }
                         if Task.isCancelled { break }
                     }
-                    for task in sending { try await task.value }
+                    try await sends.finish()
                 } catch {
-                    for task in sending { _ = try? await task.value }
+                    await sends.drain()
                     throw error
                 }
                 group.cancelAll()
