@@ -95,3 +95,45 @@ struct BadInputTests {
         #expect(world.hotel.ledger.isEmpty)
     }
 }
+
+@Suite("StartTrip's dates: days that exist, YYYY-MM-DD")
+struct TripDateTests {
+    /// Whether `validate` takes `day` as the check-in (and the flight's date).
+    static func accepts(_ day: String) -> Bool {
+        let trip = StartTrip(
+            tripId: "t", customerId: "c", hotel: .init(city: "Lisbon", checkIn: day, nights: 2),
+            flight: .init(from: "LHR", to: "LIS", date: day))
+        return (try? trip.validate()) != nil
+    }
+
+    @Test("every day of leap and common years, and the days after each month's last, as Foundation's calendar says")
+    func calendarDays() {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        for year in [1900, 2000, 2023, 2024, 2027, 2100, 9999] {
+            for month in 0...13 {
+                for day in 0...32 {
+                    let text = String(format: "%04d-%02d-%02d", year, month, day)
+                    let components = DateComponents(year: year, month: month, day: day)
+                    // The calendar rolls a day that does not exist over into the next month.
+                    let exists =
+                        (1...12).contains(month) && day >= 1
+                        && calendar.date(from: components).map {
+                            calendar.dateComponents([.year, .month, .day], from: $0) == components
+                        } == true
+                    #expect(Self.accepts(text) == exists, "\(text)")
+                }
+            }
+        }
+    }
+
+    @Test(
+        "text that is not YYYY-MM-DD",
+        arguments: [
+            "", "2027-1-01", "2027-01-1", "2027/01/01", "20270101", "2027-01-01T00:00:00Z", " 2027-01-01",
+            "2027-01-01 ", "+027-01-01", "2027-0a-01", "２０２７-01-01", "2027—01-01", "-027-01-01",
+        ])
+    func malformed(text: String) {
+        #expect(!Self.accepts(text))
+    }
+}
