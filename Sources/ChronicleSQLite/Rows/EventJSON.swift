@@ -74,32 +74,37 @@ enum EventJSON {
     }
 }
 
-/// JSON text written field by field; the caller gives the keys in sorted order.
+/// JSON text written field by field, as UTF-8 bytes (one `String` at the end: appending to a `String` piece by
+/// piece cost more than the writing); the caller gives the keys in sorted order.
 private struct JSONText {
-    var text = ""
+    private var bytes: [UInt8] = []
     /// False once a date that is not a finite number was written.
     var finite = true
     private var needsComma = false
 
+    init() { bytes.reserveCapacity(512) }
+
+    var text: String { String(decoding: bytes, as: UTF8.self) }
+
     /// `{"name":{…}}`, the shape of an enum case with associated values.
     mutating func `case`(_ name: String, _ fields: (inout JSONText) -> Void) {
-        text += "{"
+        bytes.append(UInt8(ascii: "{"))
         object(name, fields)
-        text += "}"
+        bytes.append(UInt8(ascii: "}"))
     }
 
     mutating func object(_ key: String, _ fields: (inout JSONText) -> Void) {
         self.key(key)
-        text += "{"
+        bytes.append(UInt8(ascii: "{"))
         needsComma = false
         fields(&self)
-        text += "}"
+        bytes.append(UInt8(ascii: "}"))
         needsComma = true
     }
 
     mutating func string(_ key: String, _ value: String) {
         self.key(key)
-        Self.quote(value, into: &text)
+        quote(value)
     }
 
     mutating func int(_ key: String, _ value: Int) { raw(key, value.description) }
@@ -121,40 +126,40 @@ private struct JSONText {
 
     mutating func raw(_ key: String, _ value: String) {
         self.key(key)
-        text += value
+        bytes.append(contentsOf: value.utf8)
     }
 
     private mutating func key(_ key: String) {
-        if needsComma { text += "," }
+        if needsComma { bytes.append(UInt8(ascii: ",")) }
         needsComma = true
-        Self.quote(key, into: &text)
-        text += ":"
+        quote(key)
+        bytes.append(UInt8(ascii: ":"))
     }
 
     /// A JSON string as `JSONEncoder` writes it (slashes unescaped).
-    static func quote(_ value: String, into text: inout String) {
-        text += "\""
-        var plain = value.utf8.startIndex
-        let bytes = value.utf8
-        for index in bytes.indices {
-            let byte = bytes[index]
-            guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
-            text += value[plain..<index]
-            switch byte {
-            case UInt8(ascii: "\""): text += "\\\""
-            case UInt8(ascii: "\\"): text += "\\\\"
-            case 0x08: text += "\\b"
-            case 0x0C: text += "\\f"
-            case UInt8(ascii: "\n"): text += "\\n"
-            case UInt8(ascii: "\r"): text += "\\r"
-            case UInt8(ascii: "\t"): text += "\\t"
-            default:
-                let hex = String(byte, radix: 16)
-                text += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+    private mutating func quote(_ value: String) {
+        bytes.append(UInt8(ascii: "\""))
+        for byte in value.utf8 {
+            guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else {
+                bytes.append(byte)
+                continue
             }
-            plain = bytes.index(after: index)
+            bytes.append(UInt8(ascii: "\\"))
+            switch byte {
+            case UInt8(ascii: "\""): bytes.append(UInt8(ascii: "\""))
+            case UInt8(ascii: "\\"): bytes.append(UInt8(ascii: "\\"))
+            case 0x08: bytes.append(UInt8(ascii: "b"))
+            case 0x0C: bytes.append(UInt8(ascii: "f"))
+            case UInt8(ascii: "\n"): bytes.append(UInt8(ascii: "n"))
+            case UInt8(ascii: "\r"): bytes.append(UInt8(ascii: "r"))
+            case UInt8(ascii: "\t"): bytes.append(UInt8(ascii: "t"))
+            default:
+                let hex = Array("0123456789abcdef".utf8)
+                bytes.append(contentsOf: [
+                    UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)],
+                ])
+            }
         }
-        text += value[plain...]
-        text += "\""
+        bytes.append(UInt8(ascii: "\""))
     }
 }
