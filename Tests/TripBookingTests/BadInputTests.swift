@@ -96,7 +96,7 @@ struct BadInputTests {
     }
 }
 
-@Suite("StartTrip's dates: days that exist, YYYY-MM-DD")
+@Suite("StartTrip's checks: days that exist, text that is not blank")
 struct TripDateTests {
     /// Whether `validate` takes `day` as the check-in (and the flight's date).
     static func accepts(_ day: String) -> Bool {
@@ -125,6 +125,21 @@ struct TripDateTests {
                 }
             }
         }
+    }
+
+    @Test(
+        "ids and a city that are empty or only blanks, as trimming whitespace tells",
+        arguments: ["", " ", "\t", "\u{00A0}", "\u{3000} \u{2003}", "\n", " x ", "\u{200B}", "é"])
+    func blankText(text: String) {
+        let blank = text.trimmingCharacters(in: .whitespaces).isEmpty
+        let trip = StartTrip(
+            tripId: text, customerId: text, hotel: .init(city: text, checkIn: "2027-05-01", nights: 2),
+            flight: .init(from: "LHR", to: "LIS", date: "2027-05-02"))
+        var problems: [String] = []
+        do { try trip.validate() } catch let error as InvalidTrip { problems = error.problems } catch {}
+        #expect(problems.contains("tripId is empty") == blank, "\(problems)")
+        #expect(problems.contains("customerId is empty") == blank, "\(problems)")
+        #expect(problems.contains("hotel.city is empty") == blank, "\(problems)")
     }
 
     @Test(
