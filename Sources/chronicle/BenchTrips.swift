@@ -76,6 +76,20 @@ struct BenchTrips: AsyncParsableCommand {
     @Flag(help: "Skip measuring the broker's ceiling (raw librabbitmq publish and consume loops).")
     var noCeiling = false
 
+    @Flag(
+        help: ArgumentHelp(
+            "With --rate: also measure the broker's latency floor for a trip at the same rate (floor_* figures).",
+            discussion: """
+                After the run, the same number of trips at the same rate take a trip's six hops through the \
+                same broker — persistent, confirmed messages through a topic exchange to durable queues — \
+                carried by two minimal relays on librabbitmq in this process: one in the processor's place, \
+                which writes and fdatasyncs a file for each batch it takes, one in the services'. Their latency \
+                is the least this broker and disk give a trip at that rate; what Chronicle's has above it is \
+                Chronicle's own. floor_relays_cpu_ms_per_saga is the relays' CPU time, to compare with the \
+                processor's and the services'.
+                """))
+    var floor = false
+
     @OptionGroup var broker: BrokerOptions
 
     func validate() throws {
@@ -94,6 +108,10 @@ struct BenchTrips: AsyncParsableCommand {
                     "--latencies \(latencies): cannot write in \(folder); name a file in a folder that exists "
                         + "and is writable.")
             }
+        }
+        if floor && rate == nil {
+            throw ValidationError(
+                "--floor measures latency at a steady rate: give --rate too, e.g. --rate 900 --floor.")
         }
         if let rate, !(rate >= 1 && rate <= 1_000_000) {
             throw ValidationError("--rate must be a number of trips per second between 1 and 1000000, e.g. 800.")
@@ -169,6 +187,26 @@ struct BenchTrips: AsyncParsableCommand {
                     ("ratio_to_ceiling", String(format: "%.2f", carried / limit)),
                 ]
             }
+        }
+        if let rate, floor {
+            if isatty(STDERR_FILENO) == 1 {
+                FileHandle.standardError.write(
+                    Data("the broker's latency floor: \(count) trips at \(Int(rate))/s...\n".utf8))
+            }
+            let measured = try await LatencyFloor.run(
+                endpoint: try AMQPEndpoint(url: broker.url, caFile: broker.caFile), rate: rate, trips: count,
+                folder: folder)
+            let milliseconds = measured.latencies.map { $0 * 1000 }.sorted()
+            figures.fields += [
+                ("floor_sagas_per_second", String(format: "%.0f", Double(count) / measured.seconds)),
+                ("floor_latency_p50_ms", percentileText(milliseconds, 0.50)),
+                ("floor_latency_p95_ms", percentileText(milliseconds, 0.95)),
+                ("floor_latency_p99_ms", percentileText(milliseconds, 0.99)),
+                (
+                    "floor_relays_cpu_ms_per_saga",
+                    String(format: "%.3f", measured.relayCPUSeconds * 1000 / Double(count))
+                ),
+            ]
         }
         if let latencies {
             let rows = figures.trips.map { String(format: "%.3f,%.3f\n", $0.due * 1000, $0.latency * 1000) }

@@ -152,6 +152,29 @@ struct EndToEndTests {
     }
 
     @Test(
+        "bench trips --floor measures the broker's latency floor at the same rate, after the trips",
+        .timeLimit(.minutes(3)))
+    func benchMeasuresTheFloor() async throws {
+        let sandbox = try Sandbox()
+        let (status, output) = try sandbox.chronicle(
+            "bench", "trips", "--trips", "200", "--rate", "200", "--no-ceiling", "--floor", "--json")
+        #expect(status == 0, "\(output)")
+        let figures = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
+        let p50 = try #require(figures["floor_latency_p50_ms"] as? Double, "\(output)")
+        let p99 = try #require(figures["floor_latency_p99_ms"] as? Double, "\(output)")
+        #expect(p50 > 0 && p50 <= p99, "\(output)")
+        // At 200 trips a second for a second, the floor's trips end at about that rate.
+        let rate = try #require(figures["floor_sagas_per_second"] as? Double)
+        #expect(rate > 100 && rate < 260, "\(output)")
+        #expect((figures["floor_relays_cpu_ms_per_saga"] as? Double ?? 0) > 0, "\(output)")
+
+        let (refused, message) = try Spawn.capture(
+            Sandbox.chronicle.path, ["bench", "trips", "--floor"], environment: sandbox.environment,
+            mergingErrors: true)
+        #expect(!refused.succeeded && message.contains("give --rate too"), "\(message)")
+    }
+
+    @Test(
         "a known password never shows: not in the logs of a run at trace level, not in errors of a refused login",
         .timeLimit(.minutes(2)))
     func passwordNeverShows() async throws {

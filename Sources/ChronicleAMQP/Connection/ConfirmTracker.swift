@@ -6,7 +6,7 @@
 struct ConfirmTracker<Entry> {
     private var entries: [UInt64: Entry] = [:]
     /// Every number below this one is confirmed.
-    private var lowest: UInt64 = 1
+    private(set) var lowest: UInt64 = 1
     /// The number the next publish gets.
     private(set) var next: UInt64 = 1
 
