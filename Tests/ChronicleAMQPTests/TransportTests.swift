@@ -2,7 +2,6 @@ import Chronicle
 import ChronicleAMQP
 import Foundation
 import Logging
-import TestSupport
 import Testing
 
 extension BrokerTests {
@@ -242,28 +241,6 @@ extension BrokerTests {
                         #expect(error.code == .consumeFailed)
                     }
                 }
-            }
-        }
-
-        @Test("the latency floor's trips all end, timed from when each was due, and it leaves nothing behind")
-        func latencyFloor() async throws {
-            try await Broker.withVirtualHost { vhost in
-                var endpoint = try AMQPEndpoint(url: Broker.url)
-                endpoint.virtualHost = vhost
-                let folder = FileManager.default.temporaryDirectory.appending(path: "floor-\(UUID().uuidString)")
-                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-                defer { try? FileManager.default.removeItem(at: folder) }
-                let result = try await LatencyFloor.run(
-                    endpoint: endpoint, rate: 500, trips: 250, folder: folder, prefix: "test.floor")
-                #expect(result.latencies.count == 250)
-                #expect(result.latencies.allSatisfy { $0 > 0 && $0 < 10 }, "\(result.latencies.max() ?? 0)")
-                // 250 trips due over half a second end in about that.
-                #expect(result.seconds > 0.45 && result.seconds < 10, "\(result.seconds)")
-                #expect(result.relayCPUSeconds > 0)
-                #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path).isEmpty)
-                let queues = try Spawn.brokerCtl("list_queues", "-p", vhost, "name")
-                let exchanges = try Spawn.brokerCtl("list_exchanges", "-p", vhost, "name")
-                #expect(!queues.contains("test.floor") && !exchanges.contains("test.floor"), "\(queues) \(exchanges)")
             }
         }
     }

@@ -50,12 +50,12 @@ public enum LatencyFloor {
             }
         }
         let deadline = ContinuousClock.now + .seconds(Double(trips) / rate + 60)
-        do {
-            let outcomes = Task {
-                try await RawAMQPLoops.onThread(endpoint) {
-                    try collect($0, trips: trips, queue: names.done, deadline: deadline, control: control)
-                }
+        let outcomes = Task {
+            try await RawAMQPLoops.onThread(endpoint) {
+                try collect($0, trips: trips, queue: names.done, deadline: deadline, control: control)
             }
+        }
+        do {
             let started = try await RawAMQPLoops.onThread(endpoint) {
                 try publish($0, trips: trips, rate: rate, names: names, deadline: deadline, control: control)
             }
@@ -68,11 +68,15 @@ public enum LatencyFloor {
                 latencies: latencies, seconds: Double(monotonicNanoseconds() - started) / 1e9, relayCPUSeconds: cpu)
         } catch {
             control.stop()
-            _ = try? await processor.value
-            _ = try? await services.value
+            // A relay that failed stopped the rest: its error says what went wrong.
+            var failure = error
+            for relay in [processor, services] {
+                if case .failure(let relayFailure) = await relay.result { failure = relayFailure }
+            }
+            _ = try? await outcomes.value
             _ = try? await RawAMQPLoops.onThread(endpoint) { try names.delete($0) }
             try? FileManager.default.removeItem(atPath: file)
-            throw error
+            throw failure
         }
     }
 
@@ -177,6 +181,21 @@ public enum LatencyFloor {
     /// `syncing` and fdatasyncs (if given), then publishes each message's next hop. A delivery is acknowledged
     /// once the broker confirmed its next hop. Returns the thread's CPU time when told to stop.
     static func relay(
+        _ state: amqp_connection_state_t,
+        queues: [String],
+        syncing file: String?,
+        names: Names,
+        control: Control
+    ) throws -> Double {
+        do {
+            return try relaying(state, queues: queues, syncing: file, names: names, control: control)
+        } catch {
+            control.stop()
+            throw error
+        }
+    }
+
+    private static func relaying(
         _ state: amqp_connection_state_t,
         queues: [String],
         syncing file: String?,
@@ -342,6 +361,7 @@ public enum LatencyFloor {
         var latencies: [Double] = []
         latencies.reserveCapacity(trips)
         while latencies.count < trips {
+            if control.stopped { throw Failure(description: "stopped before every floor trip ended") }
             guard ContinuousClock.now < deadline else {
                 throw Failure(description: "\(trips - latencies.count) of \(trips) floor trips did not end in time")
             }
