@@ -183,7 +183,8 @@ public final class BatchProcessor: Sendable {
                         }
                         events += activation.newEvents
                         batch.outbox += outgoing(
-                            instanceID, instance.orchestration, activation, timers: later, now: now)
+                            instanceID, instance.orchestration, activation, timers: later, now: now,
+                            returned: activation.output == nil ? nil : instance.returnedOutput)
                         batch.timers += later.map {
                             .schedule(TimerRecord(instanceID: instanceID, timerID: $0.id.description, dueAt: $0.fireAt))
                         }
@@ -210,7 +211,7 @@ public final class BatchProcessor: Sendable {
             }
             for (instanceID, reason, entry) in rejectedStarts where try await store.load(instanceID) == nil {
                 if let announcement = entry.announce(
-                    instanceID, .failure(Failure(type: "InvalidStart", message: reason)))
+                    instanceID, .failure(Failure(type: "InvalidStart", message: reason)), nil)
                 {
                     batch.outbox.append(announce(announcement, instanceID, id: "\(instanceID)/rejected", now: now))
                 }
@@ -308,13 +309,15 @@ public final class BatchProcessor: Sendable {
     static let timersFiredInPass = 100
 
     /// The messages an activation sends: its commands, the `timers` it armed that are not yet due (as delayed
-    /// messages to the processor's own queue) and, if it ended the instance, the announcement of the outcome.
+    /// messages to the processor's own queue) and, if it ended the instance, the announcement of the outcome
+    /// (made from `returned`, the value the code returned, when at hand).
     private func outgoing(
         _ instance: InstanceID,
         _ orchestration: String,
         _ activation: Activation,
         timers: [TimerRequest],
-        now: Date
+        now: Date,
+        returned: (any Sendable)?
     ) -> [OutgoingMessage] {
         var messages = activation.commands.map { call in
             OutgoingMessage(
@@ -336,7 +339,7 @@ public final class BatchProcessor: Sendable {
         let result: Result<Payload, Failure>? =
             if let output = activation.output { .success(output) } else { activation.failure.map { .failure($0) } }
         if let result, let entry = registry.entries[orchestration],
-            let announcement = entry.announce(instance, result)
+            let announcement = entry.announce(instance, result, returned)
         {
             messages.append(announce(announcement, instance, id: "\(instance)/outcome", now: now))
         }

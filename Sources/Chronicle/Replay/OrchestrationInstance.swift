@@ -24,6 +24,13 @@ public final class OrchestrationInstance: Sendable {
     private let context: OrchestrationContext
     private let startCode: @Sendable (Payload, OrchestrationContext) -> Void
     private let driver: Mutex<Driver>
+    /// The value the code returned, once it completed in this process (not when rebuilt as completed): the
+    /// announcement of the outcome is made from it, rather than from its payload decoded again.
+    private let returned = ReturnedValue()
+
+    private final class ReturnedValue: Sendable {
+        let value = Mutex<(any Sendable)?>(nil)
+    }
 
     private struct Driver: Sendable {
         var history: [HistoryEvent]
@@ -47,6 +54,7 @@ public final class OrchestrationInstance: Sendable {
         self.jobBudget = jobBudget
         self.orchestration = O.name
         let executor = self.executor
+        let returned = self.returned
         self.context = OrchestrationContext(instanceID: id, orchestration: O.name)
         self.startCode = { payload, context in
             Task(executorPreference: executor) {
@@ -55,6 +63,7 @@ public final class OrchestrationInstance: Sendable {
                     let input = try payload.decode(O.Input.self)
                     let output = try await orchestration.run(input, context: context)
                     outcome = .completion(try Payload(encoding: output))
+                    returned.value.withLock { $0 = output }
                 } catch is OrchestrationUnloaded {
                     return
                 } catch is NonDeterminismError {
@@ -75,6 +84,9 @@ public final class OrchestrationInstance: Sendable {
         }
         self.driver = Mutex(driver)
     }
+
+    /// The value the code returned, if it completed in this process.
+    var returnedOutput: (any Sendable)? { returned.value.withLock { $0 } }
 
     /// The instance's status as of the last activation.
     public var status: InstanceStatus { driver.withLock { $0.status } }
