@@ -188,31 +188,38 @@ struct BenchTrips: AsyncParsableCommand {
                 ]
             }
         }
+        var floorFailure: (any Error)?
         if let rate, floor {
             if isatty(STDERR_FILENO) == 1 {
                 FileHandle.standardError.write(
                     Data("the broker's latency floor: \(count) trips at \(Int(rate))/s...\n".utf8))
             }
-            let measured = try await LatencyFloor.run(
-                endpoint: try AMQPEndpoint(url: broker.url, caFile: broker.caFile), rate: rate, trips: count,
-                folder: folder)
-            let milliseconds = measured.latencies.map { $0 * 1000 }.sorted()
-            figures.fields += [
-                ("floor_sagas_per_second", String(format: "%.0f", Double(count) / measured.seconds)),
-                ("floor_latency_p50_ms", percentileText(milliseconds, 0.50)),
-                ("floor_latency_p95_ms", percentileText(milliseconds, 0.95)),
-                ("floor_latency_p99_ms", percentileText(milliseconds, 0.99)),
-                (
-                    "floor_relays_cpu_ms_per_saga",
-                    String(format: "%.3f", measured.relayCPUSeconds * 1000 / Double(count))
-                ),
-            ]
+            do {
+                let measured = try await LatencyFloor.run(
+                    endpoint: try AMQPEndpoint(url: broker.url, caFile: broker.caFile), rate: rate, trips: count,
+                    folder: folder)
+                let milliseconds = measured.latencies.map { $0 * 1000 }.sorted()
+                figures.fields += [
+                    ("floor_sagas_per_second", String(format: "%.0f", Double(count) / measured.seconds)),
+                    ("floor_latency_p50_ms", percentileText(milliseconds, 0.50)),
+                    ("floor_latency_p95_ms", percentileText(milliseconds, 0.95)),
+                    ("floor_latency_p99_ms", percentileText(milliseconds, 0.99)),
+                    (
+                        "floor_relays_cpu_ms_per_saga",
+                        String(format: "%.3f", measured.relayCPUSeconds * 1000 / Double(count))
+                    ),
+                ]
+            } catch {
+                // The run's own figures still print; the command then fails with the floor's error.
+                floorFailure = error
+            }
         }
         if let latencies {
             let rows = figures.trips.map { String(format: "%.3f,%.3f\n", $0.due * 1000, $0.latency * 1000) }
             try ("due_ms,latency_ms\n" + rows.joined()).write(toFile: latencies, atomically: true, encoding: .utf8)
         }
         print(json ? figures.json : figures.text)
+        if let floorFailure { throw ValidationError("the latency floor could not be measured: \(floorFailure)") }
     }
 }
 

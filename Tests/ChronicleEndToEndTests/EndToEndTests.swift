@@ -172,6 +172,21 @@ struct EndToEndTests {
             Sandbox.chronicle.path, ["bench", "trips", "--floor"], environment: sandbox.environment,
             mergingErrors: true)
         #expect(!refused.succeeded && message.contains("give --rate too"), "\(message)")
+
+        // A floor the broker refuses (no right to declare its exchange): the run's figures still print, and the
+        // command fails saying why.
+        let user = try #require(URLComponents(string: sandbox.url)?.user)
+        _ = try Spawn.brokerCtl(
+            "set_permissions", "-p", sandbox.vhost, user, #"^(?!chronicle\.bench\.floor).*"#, ".*", ".*")
+        let arguments = ["bench", "trips", "--trips", "50", "--rate", "100", "--no-ceiling", "--floor", "--json"]
+        let (failed, printed) = try Sandbox.capture(Sandbox.chronicle.path, arguments, environment: sandbox.environment)
+        #expect(failed != 0)
+        let partial = try JSONSerialization.jsonObject(with: Data(printed.utf8)) as? [String: Any]
+        #expect(partial?["trips"] as? Double == 50, "\(printed)")
+        #expect(partial?["floor_latency_p50_ms"] == nil, "\(printed)")
+        let (_, said) = try Spawn.capture(
+            Sandbox.chronicle.path, arguments, environment: sandbox.environment, mergingErrors: true)
+        #expect(said.contains("the latency floor could not be measured") && said.contains("ACCESS_REFUSED"), "\(said)")
     }
 
     @Test(
