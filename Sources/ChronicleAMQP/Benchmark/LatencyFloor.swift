@@ -22,9 +22,7 @@ public enum LatencyFloor {
         public var relayCPUSeconds: Double
     }
 
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
-    }
+    typealias Failure = RawAMQPLoops.Failure
 
     /// Runs `trips` trips at `rate` per second against the broker at `endpoint`, on exchange and queues named
     /// after `prefix` (declared, then deleted), with the processor relay's file in `folder`.
@@ -39,16 +37,21 @@ public enum LatencyFloor {
         try await RawAMQPLoops.onThread(endpoint) { try names.declare($0) }
         let control = Control()
         let file = folder.appending(path: "floor-commits").path
-        let processor = Task {
-            try await RawAMQPLoops.onThread(endpoint) {
-                try relay($0, queues: [names.orchestrator], syncing: file, names: names, control: control)
+        // A relay on a connection of its own; one that fails stops the others, so the run ends at once.
+        func relaying(_ queues: [String], syncing file: String?) -> Task<Double, any Error> {
+            Task {
+                do {
+                    return try await RawAMQPLoops.onThread(endpoint) {
+                        try relay($0, queues: queues, syncing: file, names: names, control: control)
+                    }
+                } catch {
+                    control.stop()
+                    throw error
+                }
             }
         }
-        let services = Task {
-            try await RawAMQPLoops.onThread(endpoint) {
-                try relay($0, queues: [names.hotel, names.flight], syncing: nil, names: names, control: control)
-            }
-        }
+        let processor = relaying([names.orchestrator], syncing: file)
+        let services = relaying([names.hotel, names.flight], syncing: nil)
         let deadline = ContinuousClock.now + .seconds(Double(trips) / rate + 60)
         let outcomes = Task {
             try await RawAMQPLoops.onThread(endpoint) {
@@ -109,7 +112,7 @@ public enum LatencyFloor {
         ]
 
         /// The exchange (topic, durable), the relays' queues (durable, as Chronicle's are) and the outcomes'
-        /// queue (not durable, as the bench's own is), empty.
+        /// queue (not durable, as the bench's own is), empty and bound.
         func declare(_ state: amqp_connection_state_t) throws {
             exchange.withCString { name in
                 _ = amqp_exchange_declare(
@@ -120,11 +123,7 @@ public enum LatencyFloor {
                 (orchestrator, "orchestrator.#", true), (hotel, "hotel.#", true), (flight, "flight.#", true),
                 (done, "done", false),
             ] {
-                queue.withCString { name in
-                    _ = amqp_queue_declare(
-                        state, 1, amqp_cstring_bytes(name), 0, durable ? 1 : 0, 0, 0, amqp_empty_table)
-                }
-                try RawAMQPLoops.check(state, "queue.declare")
+                try RawAMQPLoops.prepare(state, queue: queue, durable: durable)
                 queue.withCString { name in
                     exchange.withCString { exchange in
                         key.withCString { key in
@@ -136,8 +135,6 @@ public enum LatencyFloor {
                     }
                 }
                 try RawAMQPLoops.check(state, "queue.bind")
-                queue.withCString { name in _ = amqp_queue_purge(state, 1, amqp_cstring_bytes(name)) }
-                try RawAMQPLoops.check(state, "queue.purge")
             }
         }
 
@@ -181,21 +178,6 @@ public enum LatencyFloor {
     /// `syncing` and fdatasyncs (if given), then publishes each message's next hop. A delivery is acknowledged
     /// once the broker confirmed its next hop. Returns the thread's CPU time when told to stop.
     static func relay(
-        _ state: amqp_connection_state_t,
-        queues: [String],
-        syncing file: String?,
-        names: Names,
-        control: Control
-    ) throws -> Double {
-        do {
-            return try relaying(state, queues: queues, syncing: file, names: names, control: control)
-        } catch {
-            control.stop()
-            throw error
-        }
-    }
-
-    private static func relaying(
         _ state: amqp_connection_state_t,
         queues: [String],
         syncing file: String?,
@@ -319,17 +301,18 @@ public enum LatencyFloor {
             usleep(1_000)
         }
         let begin = monotonicNanoseconds()
+        func due(_ trip: Int) -> UInt64 { begin + UInt64(Double(trip) / rate * 1e9) }
         var next = 0
         while next < trips {
-            let first = begin + UInt64(Double(next) / rate * 1e9)
+            let first = due(next)
             let now = monotonicNanoseconds()
             if first > now { usleep(UInt32(min((first - now) / 1_000, 1_000_000))) }
             let elapsed = Double(monotonicNanoseconds() - begin) / 1e9
-            let due = min(trips, Int(elapsed * rate) + 1)
-            while next < due {
+            let dueNow = min(trips, Int(elapsed * rate) + 1)
+            while next < dueNow {
                 try publish(
-                    state, routingKey: "orchestrator.start",
-                    body: body(trip: next, due: begin + UInt64(Double(next) / rate * 1e9)), exchange: names.exchange)
+                    state, routingKey: "orchestrator.start", body: body(trip: next, due: due(next)),
+                    exchange: names.exchange)
                 next += 1
             }
             var frame = amqp_frame_t()

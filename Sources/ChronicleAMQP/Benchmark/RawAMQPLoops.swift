@@ -144,10 +144,10 @@ enum RawAMQPLoops {
         return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     }
 
-    /// Declares the benchmark's queue (classic, durable) and empties it.
-    static func prepare(_ state: amqp_connection_state_t, queue: String) throws {
+    /// Declares the benchmark's queue (classic, durable unless told otherwise) and empties it.
+    static func prepare(_ state: amqp_connection_state_t, queue: String, durable: Bool = true) throws {
         queue.withCString { name in
-            _ = amqp_queue_declare(state, 1, amqp_cstring_bytes(name), 0, 1, 0, 0, amqp_empty_table)
+            _ = amqp_queue_declare(state, 1, amqp_cstring_bytes(name), 0, durable ? 1 : 0, 0, 0, amqp_empty_table)
         }
         try check(state, "queue.declare")
         queue.withCString { name in _ = amqp_queue_purge(state, 1, amqp_cstring_bytes(name)) }
