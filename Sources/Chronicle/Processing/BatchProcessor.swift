@@ -184,7 +184,7 @@ public final class BatchProcessor: Sendable {
                         events += activation.newEvents
                         batch.outbox += outgoing(
                             instanceID, instance.orchestration, activation, timers: later, now: now,
-                            returned: activation.output == nil ? nil : instance.returnedOutput)
+                            returned: instance.returnedOutput)
                         batch.timers += later.map {
                             .schedule(TimerRecord(instanceID: instanceID, timerID: $0.id.description, dueAt: $0.fireAt))
                         }
