@@ -57,16 +57,8 @@ final class RawSQLiteStatement {
         sqlite3_finalize(handle)
     }
 
-    func bind(_ text: String, at position: CInt) throws {
-        try connection.check(sqlite3_bind_text(handle, position, text, -1, transient))
-    }
-
-    func bind(_ integer: Int, at position: CInt) throws {
-        try connection.check(sqlite3_bind_int64(handle, position, Int64(integer)))
-    }
-
-    func bind(_ real: Double, at position: CInt) throws {
-        try connection.check(sqlite3_bind_double(handle, position, real))
+    func bind(_ value: some SQLiteValue, at position: CInt) throws {
+        try connection.check(value.bind(to: handle, at: position))
     }
 
     /// Runs the statement with the values bound so far, to its end, and resets it for the next run.
@@ -76,9 +68,6 @@ final class RawSQLiteStatement {
         try connection.check(code)
     }
 }
-
-/// SQLite's `SQLITE_TRANSIENT`: the library copies a bound value before the call returns.
-private let transient = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)
 
 /// The version of the `libsqlite3` in use, e.g. `3.40.1`.
 var sqliteLibraryVersion: String { String(cString: sqlite3_libversion()) }
