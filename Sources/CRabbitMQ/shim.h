@@ -4,7 +4,10 @@
 #include <amqp_framing.h>
 #include <amqp_tcp_socket.h>
 #include <amqp_ssl_socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <string.h>
 
 /* Method ids and property flags are macros with casts, which Swift does not import. */
@@ -73,4 +76,9 @@ static inline int chronicle_poll_two(int fd_a, int fd_b, int timeout_ms) {
     if (fds[1].revents & (POLLIN | POLLERR | POLLHUP)) mask |= 2;
     return mask;
 }
+/* TCP_CORK on or off: while on, the kernel holds written bytes until a full segment or until it goes off. */
+static inline int chronicle_set_cork(int socket, int on) {
+    return setsockopt(socket, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
+}
+
 #endif

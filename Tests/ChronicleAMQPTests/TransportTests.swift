@@ -43,6 +43,27 @@ extension BrokerTests {
             }
         }
 
+        /// Publishes and acknowledgements are held back (TCP_CORK) until the end of the connection thread's round;
+        /// one left held would wait for the kernel's 200 ms ceiling. Forty one-at-a-time round trips (publish,
+        /// confirm, delivery, acknowledgement, and the next) take a few milliseconds each when every round lets
+        /// its writes go, and at least 8 s when publishes or acknowledgements wait for the ceiling.
+        @Test func nothingWrittenIsHeldBack() async throws {
+            try await Broker.withVirtualHost { vhost in
+                let configuration = try Broker.configuration(vhost: vhost, topology: Self.topology(queues: ["ping"]))
+                try await Broker.withTransport(configuration) { transport in
+                    let collector = Collector(try await transport.consume(queue: "ping", prefetch: 1))
+                    let start = ContinuousClock.now
+                    for round in 0..<40 {
+                        try await transport.publish([message("ping-\(round)", to: "ping")])
+                        let received = try await collector.wait(for: round + 1, timeout: .seconds(5))
+                        try await transport.acknowledge([received[round]])
+                    }
+                    let elapsed = ContinuousClock.now - start
+                    #expect(elapsed < .seconds(4), "40 round trips took \(elapsed)")
+                }
+            }
+        }
+
         @Test func tenThousandPipelinedPublishesAreAllConfirmed() async throws {
             try await Broker.withVirtualHost { vhost in
                 let configuration = try Broker.configuration(vhost: vhost, topology: Self.topology(queues: ["bulk"]))

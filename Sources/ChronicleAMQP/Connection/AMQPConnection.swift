@@ -165,11 +165,35 @@ final class AMQPConnection {
     /// The socket, for poll(2).
     var socketDescriptor: Int32 { amqp_get_sockfd(state) }
 
+    /// Whether the socket holds written frames back (TCP_CORK) for ``flushWrites()`` to send together.
+    ///
+    /// librabbitmq writes each frame with its own `send` (a publish is three), and each message went out as a
+    /// segment of its own: the broker woke, read and parsed once per message, and on loopback the sender paid
+    /// for the broker's receive too. Held back from the first publish or acknowledgement of a round of the
+    /// connection's thread until the round's end, a batch's publishes and acknowledgements leave in as few
+    /// segments as they fit. `chronicle bench trips --rate 900`, three pairs alternated with the build before:
+    /// p99 30–51 ms against 58–143.
+    private var corked = false
+
+    private func cork() {
+        guard !corked else { return }
+        corked = chronicle_set_cork(socketDescriptor, 1) == 0
+    }
+
+    /// Sends what was written since the first publish or acknowledgement held back; the connection's thread calls
+    /// it at the end of every round that writes, and ``close()`` does.
+    func flushWrites() {
+        guard corked else { return }
+        corked = false
+        _ = chronicle_set_cork(socketDescriptor, 0)
+    }
+
     /// Whether librabbitmq holds bytes or frames it has read but not yet handed out.
     var hasBufferedInput: Bool { amqp_data_in_buffer(state) != 0 || amqp_frames_enqueued(state) != 0 }
 
     /// Closes politely (bounded by the RPC timeout); the socket is closed by `deinit` anyway.
     func close() {
+        flushWrites()
         _ = amqp_connection_close(state, Int32(AMQP_REPLY_SUCCESS))
     }
 
@@ -251,6 +275,7 @@ final class AMQPConnection {
     /// as an ``IncomingFrame``.
     func publish(_ message: WireMessage, exchange: String, routingKey: String, channel: UInt16) throws(AMQPError) {
         defer { arena.reset() }
+        cork()
         var properties = amqp_basic_properties_t()
         properties._flags = chronicle_amqp_flag_delivery_mode
         properties.delivery_mode = 2
@@ -287,6 +312,7 @@ final class AMQPConnection {
     }
 
     func ack(_ channel: UInt16, tag: UInt64, multiple: Bool) throws(AMQPError) {
+        cork()
         let status = amqp_basic_ack(state, channel, tag, multiple ? 1 : 0)
         guard status == AMQP_STATUS_OK.rawValue else {
             throw AMQPError(.connectionLost, "acknowledging on \(endpoint) failed: \(Self.describe(status))")

@@ -252,6 +252,8 @@ final class ConnectionDriver: @unchecked Sendable {
                 }
             }
             try sendPending(on: connection, delays: configuration.topology.delays)
+            // The acknowledgements and publishes of this round leave in as few segments as they fit.
+            connection.flushWrites()
             while let frame = try connection.nextFrame() {
                 lastActivity = .now
                 try handle(frame, on: connection)
