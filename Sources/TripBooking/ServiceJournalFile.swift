@@ -25,10 +25,13 @@ public final class ServiceJournalFile: Sendable {
         do {
             database = try DatabaseQueue(path: path, configuration: configuration)
             try database.write { db in
+                // `seq` is the rowid, one more than the largest: entries are never deleted, so it is their order
+                // without AUTOINCREMENT's `sqlite_sequence` row, one more page written by every batch. (Journals
+                // created before keep AUTOINCREMENT; either reads the same.)
                 try db.execute(
                     sql: """
                         CREATE TABLE IF NOT EXISTS journal (
-                            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                            seq INTEGER PRIMARY KEY,
                             command_id TEXT NOT NULL UNIQUE,
                             trip_id TEXT NOT NULL,
                             command_type TEXT NOT NULL,
