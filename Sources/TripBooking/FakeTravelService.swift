@@ -340,27 +340,22 @@ public struct JournalEntry: Codable, Hashable, Sendable {
 // time. Each gives what `Payload.sharedEncoder` gives for the same value, byte for byte.
 
 extension ReservationConfirmed {
-    var json: Data {
-        var out = JSONText()
-        out.document {
-            $0.string("commandId", commandId)
-            $0.string("reservationId", reservationId)
-            $0.string("tripId", tripId)
-        }
-        return out.data
-    }
+    var json: Data { reservationJSON(commandId: commandId, reservationId: reservationId, tripId: tripId) }
 }
 
 extension ReservationCancelled {
-    var json: Data {
-        var out = JSONText()
-        out.document {
-            $0.string("commandId", commandId)
-            if let reservationId { $0.string("reservationId", reservationId) }
-            $0.string("tripId", tripId)
-        }
-        return out.data
+    var json: Data { reservationJSON(commandId: commandId, reservationId: reservationId, tripId: tripId) }
+}
+
+/// The body of a confirmation, and of a cancellation (whose reservation may be unknown: no `reservationId`).
+private func reservationJSON(commandId: String, reservationId: String?, tripId: String) -> Data {
+    var out = JSONText()
+    out.document {
+        $0.string("commandId", commandId)
+        if let reservationId { $0.string("reservationId", reservationId) }
+        $0.string("tripId", tripId)
     }
+    return out.data
 }
 
 extension ReservationFailed {
@@ -368,10 +363,7 @@ extension ReservationFailed {
         var out = JSONText()
         out.document {
             $0.string("commandId", commandId)
-            $0.object("error") {
-                $0.string("message", error.message)
-                $0.string("type", error.type)
-            }
+            $0.failure("error", error)
             $0.string("tripId", tripId)
         }
         return out.data

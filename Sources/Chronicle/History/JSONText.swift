@@ -43,7 +43,6 @@ package struct JSONText {
         for item in elements {
             if needsComma { bytes.append(UInt8(ascii: ",")) }
             document { element(&$0, item) }
-            needsComma = true
         }
         close(UInt8(ascii: "]"))
     }
@@ -80,8 +79,9 @@ package struct JSONText {
         string(key, value.base64EncodedString())
     }
 
-    package mutating func failure(_ failure: Failure) {
-        object("failure") {
+    /// A ``Failure`` as its `Codable` conformance gives it: `"key":{"message":…,"type":…}`.
+    package mutating func failure(_ key: String, _ failure: Failure) {
+        object(key) {
             $0.string("message", failure.message)
             $0.string("type", failure.type)
         }

@@ -57,7 +57,7 @@ enum EventJSON {
         case .callFailed(let step, let attempt, let failure):
             out.case("callFailed") {
                 $0.int("attempt", attempt)
-                $0.failure(failure)
+                $0.failure("failure", failure)
                 $0.int("step", step)
             }
         case .callTimedOut(let step, let attempt):
@@ -68,7 +68,7 @@ enum EventJSON {
         case .orchestrationCompleted(let output):
             out.case("orchestrationCompleted") { $0.string("output", output.json) }
         case .orchestrationFailed(let failure):
-            out.case("orchestrationFailed") { $0.failure(failure) }
+            out.case("orchestrationFailed") { $0.failure("failure", failure) }
         }
         return out.finite ? out.text : nil
     }
