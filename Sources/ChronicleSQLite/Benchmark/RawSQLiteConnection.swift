@@ -35,12 +35,7 @@ final class RawSQLiteConnection {
         return RawSQLiteStatement(statement, connection: self)
     }
 
-    fileprivate func check(_ code: CInt) throws {
-        guard code == SQLITE_OK || code == SQLITE_DONE || code == SQLITE_ROW else {
-            throw DatabaseError(
-                resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(handle)))
-        }
-    }
+    fileprivate func check(_ code: CInt) throws { try checkSQLite(code, on: handle) }
 }
 
 /// A prepared statement of a ``RawSQLiteConnection``, finalized in `deinit`.

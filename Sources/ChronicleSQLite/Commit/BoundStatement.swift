@@ -39,14 +39,18 @@ struct BoundStatement {
         try check(code)
     }
 
-    private func check(_ code: CInt) throws {
-        guard code == SQLITE_OK || code == SQLITE_DONE || code == SQLITE_ROW else {
-            throw DatabaseError(
-                resultCode: ResultCode(rawValue: sqlite3_extended_errcode(connection)),
-                message: String(cString: sqlite3_errmsg(connection)),
-                sql: sql
-            )
-        }
+    private func check(_ code: CInt) throws { try checkSQLite(code, on: connection, sql: sql) }
+}
+
+/// Throws GRDB's `DatabaseError`, with the connection's extended result code and message, for a result code
+/// that is not a success (`SQLITE_OK`, `SQLITE_DONE`, `SQLITE_ROW`).
+func checkSQLite(_ code: CInt, on connection: OpaquePointer, sql: String? = nil) throws {
+    guard code == SQLITE_OK || code == SQLITE_DONE || code == SQLITE_ROW else {
+        throw DatabaseError(
+            resultCode: ResultCode(rawValue: sqlite3_extended_errcode(connection)),
+            message: String(cString: sqlite3_errmsg(connection)),
+            sql: sql
+        )
     }
 }
 
