@@ -72,26 +72,31 @@ struct ServiceJSONTests {
         var entry = Self.entries()[0]
         entry.effects[0].at = Date(timeIntervalSinceReferenceDate: .infinity)
         #expect(entry.json == nil)
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let journal = try ServiceJournalFile(path: folder.appendingPathComponent("hotel.sqlite").path)
-        await #expect(throws: EncodingError.self) { try await journal.append([entry]) }
-        #expect(try journal.load().isEmpty)
+        try await Self.withJournalPath { path in
+            let journal = try ServiceJournalFile(path: path)
+            await #expect(throws: EncodingError.self) { try await journal.append([entry]) }
+            #expect(try journal.load().isEmpty)
+        }
     }
 
     @Test("entries written before slashes went unescaped still load")
-    func olderEntriesLoad() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let path = folder.appendingPathComponent("hotel.sqlite").path
+    func olderEntriesLoad() async throws {
         let entry = Self.entries()[0]
         let older = JSONEncoder()
         older.outputFormatting = .sortedKeys
         let text = String(decoding: try older.encode(entry), as: UTF8.self)
         #expect(text.contains(#"\/"#))
-        try ServiceJournalFile(path: path).insert([(entry, text)])
-        #expect(try ServiceJournalFile(path: path).load() == [entry])
+        try await Self.withJournalPath { path in
+            try ServiceJournalFile(path: path).insert([(entry, text)])
+            #expect(try ServiceJournalFile(path: path).load() == [entry])
+        }
+    }
+
+    /// A journal's path in a new folder, removed with the journal's -wal and -shm files when `body` returns.
+    static func withJournalPath(_ body: (String) async throws -> Void) async throws {
+        let folder = FileManager.default.temporaryDirectory.appending(path: "journal-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try await body(folder.appending(path: "hotel.sqlite").path)
     }
 }
