@@ -233,7 +233,7 @@ public final class SQLiteEventStore: EventStore {
 
     public func appliedMessageIDs(among messageIDs: [String]) async throws -> Set<String> {
         if messageIDs.isEmpty { return [] }
-        let list = try Self.jsonArray(messageIDs)
+        let list = Self.jsonArray(messageIDs)
         return try readOnWriter("looking up applied messages") { db in
             try String.fetchSet(
                 db.cachedStatement(
@@ -282,7 +282,7 @@ public final class SQLiteEventStore: EventStore {
 
     public func removeFromOutbox(_ messageIDs: [String]) async throws {
         if messageIDs.isEmpty { return }
-        let list = try Self.jsonArray(messageIDs)
+        let list = Self.jsonArray(messageIDs)
         do {
             try write { db in
                 try db.cachedStatement(sql: "DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?))")
@@ -541,7 +541,5 @@ public final class SQLiteEventStore: EventStore {
 
     /// A list of strings as one bound JSON array, read back with `json_each`: one cached statement serves lists
     /// of every length.
-    private static func jsonArray(_ strings: [String]) throws -> String {
-        String(decoding: try JSONEncoder().encode(strings), as: UTF8.self)
-    }
+    private static func jsonArray(_ strings: [String]) -> String { JSONText.array(strings) }
 }

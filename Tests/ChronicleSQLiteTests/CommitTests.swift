@@ -141,6 +141,7 @@ struct CommitTests {
         let command = message("m-1")
         var fact = message("m-2")
         fact.mandatory = false
+        fact.headers = ["quote\"": "back\\slash/é\n", "Z10": "", "Z9": "\u{01}"]
         try await store.commit(CommitBatch(outbox: [delayed, command, fact]))
         #expect(try await store.pendingOutbox(limit: 10) == [delayed, command, fact])
     }
@@ -149,10 +150,13 @@ struct CommitTests {
         let fixture = try StoreFixture()
         let store = try fixture.open()
         try await store.commit(CommitBatch(appends: [append("trip-1", expecting: 0, [started])], inbox: ["a", "b"]))
-        try await store.commit(CommitBatch(inbox: ["b", "c"]))
+        // Ids are looked up as one JSON array: the awkward ones must come back as they went in.
+        let awkward = ["it's \"quoted\"", "back\\slash/slash", "tab\tcontrol\u{01}", "é 🧳"]
+        try await store.commit(CommitBatch(inbox: ["b", "c"] + awkward))
 
         #expect(try await store.appliedMessageIDs(among: ["a", "b", "c", "d"]) == ["a", "b", "c"])
-        #expect(try await store.appliedMessageIDs(among: ["d", "it's \"quoted\""]).isEmpty)
+        #expect(try await store.appliedMessageIDs(among: ["d"] + awkward) == Set(awkward))
+        #expect(try await store.appliedMessageIDs(among: ["d", "it's", "back\\slash", "é"]).isEmpty)
         #expect(try await store.appliedMessageIDs(among: []).isEmpty)
     }
 

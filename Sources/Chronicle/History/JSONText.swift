@@ -49,10 +49,30 @@ package struct JSONText {
 
     /// An object of strings, its keys sorted as `JSONEncoder` sorts them.
     package mutating func strings(_ key: String, _ values: [String: String]) {
-        object(key) { object in
-            for (name, value) in values.sorted(by: { Self.sortsBefore($0.key, $1.key) }) {
-                object.string(name, value)
-            }
+        object(key) { $0.fields(values) }
+    }
+
+    /// `{"a":"…",…}`, the keys sorted as `JSONEncoder` sorts them.
+    package static func object(_ values: [String: String]) -> String {
+        var json = JSONText()
+        json.document { $0.fields(values) }
+        return json.text
+    }
+
+    /// `["…","…"]`.
+    package static func array(_ values: [String]) -> String {
+        var bytes: [UInt8] = [UInt8(ascii: "[")]
+        for (index, value) in values.enumerated() {
+            if index > 0 { bytes.append(UInt8(ascii: ",")) }
+            quote(value, into: &bytes)
+        }
+        bytes.append(UInt8(ascii: "]"))
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private mutating func fields(_ values: [String: String]) {
+        for (name, value) in values.sorted(by: { Self.sortsBefore($0.key, $1.key) }) {
+            string(name, value)
         }
     }
 
@@ -113,30 +133,42 @@ package struct JSONText {
         bytes.append(UInt8(ascii: ":"))
     }
 
+    private mutating func quote(_ value: String) { Self.quote(value, into: &bytes) }
+
     /// A JSON string as `JSONEncoder` writes it with `.withoutEscapingSlashes`.
-    private mutating func quote(_ value: String) {
+    package static func quote(_ value: String, into bytes: inout [UInt8]) {
         bytes.append(UInt8(ascii: "\""))
-        for byte in value.utf8 {
-            guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else {
-                bytes.append(byte)
-                continue
+        var value = value
+        value.withUTF8 { utf8 in
+            // Runs that need no escaping are copied whole.
+            var runStart = 0
+            for index in utf8.indices {
+                let byte = utf8[index]
+                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<index]))
+                escape(byte, into: &bytes)
+                runStart = index + 1
             }
-            bytes.append(UInt8(ascii: "\\"))
-            switch byte {
-            case UInt8(ascii: "\""): bytes.append(UInt8(ascii: "\""))
-            case UInt8(ascii: "\\"): bytes.append(UInt8(ascii: "\\"))
-            case 0x08: bytes.append(UInt8(ascii: "b"))
-            case 0x0C: bytes.append(UInt8(ascii: "f"))
-            case UInt8(ascii: "\n"): bytes.append(UInt8(ascii: "n"))
-            case UInt8(ascii: "\r"): bytes.append(UInt8(ascii: "r"))
-            case UInt8(ascii: "\t"): bytes.append(UInt8(ascii: "t"))
-            default:
-                let hex = Array("0123456789abcdef".utf8)
-                bytes.append(contentsOf: [
-                    UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)],
-                ])
-            }
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...]))
         }
         bytes.append(UInt8(ascii: "\""))
+    }
+
+    private static func escape(_ byte: UInt8, into bytes: inout [UInt8]) {
+        bytes.append(UInt8(ascii: "\\"))
+        switch byte {
+        case UInt8(ascii: "\""): bytes.append(UInt8(ascii: "\""))
+        case UInt8(ascii: "\\"): bytes.append(UInt8(ascii: "\\"))
+        case 0x08: bytes.append(UInt8(ascii: "b"))
+        case 0x0C: bytes.append(UInt8(ascii: "f"))
+        case UInt8(ascii: "\n"): bytes.append(UInt8(ascii: "n"))
+        case UInt8(ascii: "\r"): bytes.append(UInt8(ascii: "r"))
+        case UInt8(ascii: "\t"): bytes.append(UInt8(ascii: "t"))
+        default:
+            let hex = Array("0123456789abcdef".utf8)
+            bytes.append(contentsOf: [
+                UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)],
+            ])
+        }
     }
 }

@@ -73,7 +73,7 @@ struct EncodedBatch: Sendable {
                 events: events
             )
         }
-        outbox = try batch.outbox.map { message in
+        outbox = batch.outbox.map { message in
             Message(
                 id: message.id,
                 exchange: message.exchange,
@@ -81,8 +81,7 @@ struct EncodedBatch: Sendable {
                 type: message.type,
                 correlationID: message.correlationID,
                 timestamp: message.timestamp.storeTime,
-                headers: message.headers.isEmpty
-                    ? "{}" : String(decoding: try encoder.encode(message.headers), as: UTF8.self),
+                headers: JSONText.object(message.headers),
                 body: message.body,
                 deliverAt: message.deliverAt?.storeTime,
                 mandatory: message.mandatory
