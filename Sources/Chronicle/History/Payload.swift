@@ -11,16 +11,32 @@ public struct Payload: Hashable, Codable, Sendable, CustomStringConvertible {
 
     public init(data: Data) { self.json = String(decoding: data, as: UTF8.self) }
 
-    /// Encodes `value` as JSON with sorted keys and ISO 8601 dates.
+    /// Encodes `value` as JSON with sorted keys and ISO 8601 dates: as ``encoder`` does, byte for byte.
     public init(encoding value: some Encodable) throws {
-        self.json = String(decoding: try Payload.sharedEncoder.encode(value), as: UTF8.self)
+        // The quick encoder covers what messages are made of; for anything else, and for errors, JSONEncoder.
+        if let bytes = try? PayloadEncoder.encode(value) {
+            self.json = String(decoding: bytes, as: UTF8.self)
+        } else {
+            self.json = String(decoding: try Payload.sharedEncoder.encode(value), as: UTF8.self)
+        }
     }
 
     public var data: Data { Data(json.utf8) }
 
     /// Decodes the payload as `type`.
     public func decode<T: Decodable>(_ type: T.Type = T.self) throws -> T {
-        try Payload.sharedDecoder.decode(T.self, from: data)
+        try Payload.decode(T.self, from: data)
+    }
+
+    /// Decodes `data` as ``decoder`` does, with the quick decoder where it can.
+    package static func decode<T: Decodable>(
+        _ type: T.Type, from data: Data, userInfo: [CodingUserInfoKey: any Sendable] = [:]
+    ) throws -> T {
+        if let value = PayloadDecoder.decode(type, from: data, userInfo: userInfo) { return value }
+        if userInfo.isEmpty { return try sharedDecoder.decode(type, from: data) }
+        let decoder = Payload.decoder
+        decoder.userInfo = userInfo
+        return try decoder.decode(type, from: data)
     }
 
     public var description: String { json }
@@ -52,8 +68,7 @@ public struct Payload: Hashable, Codable, Sendable, CustomStringConvertible {
         decoder.dateDecodingStrategy = .custom { decoder in
             let container = try decoder.singleValueContainer()
             let text = try container.decode(String.self)
-            if let date = try? Date(text, strategy: Payload.dateStyle) { return date }
-            if let date = try? Date(text, strategy: .iso8601) { return date }
+            if let date = Payload.date(from: text) { return date }
             throw DecodingError.dataCorruptedError(
                 in: container,
                 debugDescription: "\"\(text)\" is not an ISO 8601 date-time such as 2026-11-29T10:15:00Z"
@@ -62,10 +77,15 @@ public struct Payload: Hashable, Codable, Sendable, CustomStringConvertible {
         return decoder
     }
 
+    /// A date as ``decoder`` reads it: ISO 8601, with or without fractional seconds.
+    static func date(from text: String) -> Date? {
+        (try? Date(text, strategy: Payload.dateStyle)) ?? (try? Date(text, strategy: .iso8601))
+    }
+
     /// One ``encoder`` and one ``decoder`` for Chronicle's own use (they are safe to share between threads, and
     /// making one per message cost more than the message); users get their own from ``encoder`` and ``decoder``.
     package static let sharedEncoder = encoder
     package static let sharedDecoder = decoder
 
-    static let dateStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+    package static let dateStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
 }

@@ -92,7 +92,7 @@ struct MessageRouter: Sendable {
     > {
         let header: ReplyHeader
         do {
-            header = try Payload.sharedDecoder.decode(ReplyHeader.self, from: message.body)
+            header = try Payload.decode(ReplyHeader.self, from: message.body)
         } catch {
             return .failure(Rejection(reason: "the \(type) reply has no commandId: \(Self.summary(error))"))
         }
@@ -113,7 +113,7 @@ struct MessageRouter: Sendable {
                     .callCompleted(step: key.step, attempt: key.attempt, reply: Payload(data: message.body))))
         case .failure:
             do {
-                let body = try Payload.sharedDecoder.decode(FailureBody.self, from: message.body)
+                let body = try Payload.decode(FailureBody.self, from: message.body)
                 return .success(
                     .input(
                         instance: key.instanceID, .callFailed(step: key.step, attempt: key.attempt, failure: body.error)

@@ -70,15 +70,14 @@ public struct OrchestrationRegistry: Sendable {
     ) {
         if let startRoutingKey { startTypesByRoutingKey[startRoutingKey] = startMessageType }
         // One parse gives the input and the instance id.
-        let decoder = Payload.decoder
-        decoder.userInfo[StartBody<O.Input>.instanceIDField] = instanceIDField
+        let userInfo = [StartBody<O.Input>.instanceIDField: instanceIDField]
         starters[startMessageType] = Starter(
             orchestration: O.name,
             instanceIDField: instanceIDField,
             decode: { body in
                 let start: StartBody<O.Input>
                 do {
-                    start = try decoder.decode(StartBody<O.Input>.self, from: body)
+                    start = try Payload.decode(StartBody<O.Input>.self, from: body, userInfo: userInfo)
                 } catch let error as DecodingError {
                     throw InvalidMessage(reason: "the body does not decode as \(startMessageType): \(error.summary)")
                 }
