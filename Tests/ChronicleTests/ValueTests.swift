@@ -25,6 +25,24 @@ struct ValueTests {
         #expect(RetryPolicy.default.allowsRetry(after: 1_000, failure: nil))
     }
 
+    @Test("newUUID's values are random version-4 UUIDs")
+    func randomUUIDs() {
+        let uuids = (0..<1_000).map { _ in UUID.random() }
+        #expect(Set(uuids).count == uuids.count)
+        for uuid in uuids {
+            let text = uuid.uuidString
+            #expect(text[text.index(text.startIndex, offsetBy: 14)] == "4", "\(text)")
+            #expect("89AB".contains(text[text.index(text.startIndex, offsetBy: 19)]), "\(text)")
+        }
+        // Every other bit varies.
+        let fixedBits = (0..<16).map { byte in
+            uuids.reduce(UInt8(0xFF)) {
+                $0 & ~(withUnsafeBytes(of: $1.uuid) { $0[byte] } ^ withUnsafeBytes(of: uuids[0].uuid) { $0[byte] })
+            }
+        }
+        #expect(fixedBits == [0, 0, 0, 0, 0, 0, 0xF0, 0, 0xC0, 0, 0, 0, 0, 0, 0, 0])
+    }
+
     @Test("idempotency keys and timer ids round-trip, also with slashes in the instance id")
     func identifiers() {
         let key = IdempotencyKey(instanceID: "trips/2026/42", step: 4, attempt: 2)

@@ -135,7 +135,7 @@ struct ReplayState: Sendable {
     private func makeEvent(step: Int?, _ request: DecisionRequest) -> HistoryEvent.Kind {
         let step = step ?? 0
         switch request {
-        case .uuid: return .uuidRecorded(step: step, uuid: UUID())
+        case .uuid: return .uuidRecorded(step: step, uuid: .random())
         case .time: return .timeRecorded(step: step, time: now)
         case .randomSeed: return .randomSeedRecorded(step: step, seed: UInt64.random(in: .min ... .max))
         case .timer(let duration): return .timerScheduled(step: step, fireAt: now.adding(duration))
@@ -238,4 +238,18 @@ struct ReplayState: Sendable {
 
 extension Date {
     func adding(_ duration: Duration) -> Date { addingTimeInterval(duration.seconds) }
+}
+
+extension UUID {
+    /// A random (version 4) UUID, as `UUID()` makes, from the system's generator: `UUID()` on Linux opens,
+    /// reads and closes /dev/urandom for each one, three system calls where this makes two.
+    static func random() -> UUID {
+        var generator = SystemRandomNumberGenerator()
+        var bytes = (generator.next(), generator.next())
+        return withUnsafeMutableBytes(of: &bytes) { raw in
+            raw[6] = raw[6] & 0x0F | 0x40  // version 4
+            raw[8] = raw[8] & 0x3F | 0x80  // variant 10 (RFC 9562)
+            return UUID(uuid: raw.load(as: uuid_t.self))
+        }
+    }
 }
