@@ -11,19 +11,28 @@ extension FakeTravelService {
     /// confirms, the next is decided and journaled. Their sends start in the order the batches came; a later
     /// batch whose replies are due sooner goes out first. A send that fails ends the loop at once, with its
     /// error (commands not yet acknowledged come again); cancelling the loop cancels the sends' waits for their
-    /// latency too, and ends it without an error. The loop runs on a ``ProcessingThread`` of its own, and so do
-    /// its journal's writing and the sends.
+    /// latency too, and ends it without an error. The loop runs on a ``ProcessingThread`` — `thread`, or one of
+    /// its own — and so do its journal's writing and the sends.
     ///
-    /// - Parameter beforeBatch: awaited before each batch is handled (an outage can wait there).
+    /// - Parameters:
+    ///   - thread: a thread to share with other loops (see ``ProcessingThread/shared(named:_:)``); services that
+    ///     share one wake fewer threads per command: `chronicle services` serves the hotel and the flight on one.
+    ///   - beforeBatch: awaited before each batch is handled (an outage can wait there).
     public func serve(
         over transport: any Transport,
         journal: ServiceJournalFile? = nil,
         prefetch: Int = 100,
+        on thread: ProcessingThread? = nil,
         beforeBatch: @Sendable () async throws -> Void = {}
     ) async throws {
-        try await ProcessingThread.run(named: "chronicle-\(queue)") { thread in
-            try await serveHere(
+        let serve = { (thread: ProcessingThread) in
+            try await self.serveHere(
                 over: transport, journal: journal, prefetch: prefetch, thread: thread, beforeBatch: beforeBatch)
+        }
+        if let thread {
+            try await thread.run(serve)
+        } else {
+            try await ProcessingThread.run(named: "chronicle-\(queue)", serve)
         }
     }
 

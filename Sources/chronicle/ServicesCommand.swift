@@ -80,13 +80,17 @@ struct ServicesCommand: AsyncParsableCommand {
                 url: broker.url, caFile: broker.caFile, topology: .trips(services: services.map(\.0))),
             logger: logging.logger("chronicle.amqp")
         )
-        let runners = services.map { service, journal in
-            ServiceRunner(
-                service: service, journal: journal, transport: transport, prefetch: prefetch, outage: outage,
-                logger: logger)
-        }
         logger.info("serving", metadata: ["chronicle.services": "\(kinds.map(\.rawValue).joined(separator: ","))"])
-        try await runServices(transport, runners, logger: logger)
+        // One processing thread for all the services: at 900 trips/s the services spent 0.264-0.272 ms of CPU per
+        // trip on one, 0.279-0.288 with a thread each (`chronicle bench --rate 900`, four pairs alternated).
+        try await ProcessingThread.shared(named: "chronicle-services") { thread in
+            let runners = services.map { service, journal in
+                ServiceRunner(
+                    service: service, journal: journal, transport: transport, thread: thread, prefetch: prefetch,
+                    outage: outage, logger: logger)
+            }
+            try await runServices(transport, runners, logger: logger)
+        }
     }
 }
 
@@ -109,6 +113,7 @@ struct Outage: ExpressibleByArgument, Sendable {
 final class ServiceRunner: Service, Sendable {
     let service: FakeTravelService
     let journal: ServiceJournalFile
+    let thread: ProcessingThread
     let prefetch: Int
     let outage: Outage?
     let logger: Logger
@@ -118,12 +123,14 @@ final class ServiceRunner: Service, Sendable {
         service: FakeTravelService,
         journal: ServiceJournalFile,
         transport: any Transport,
+        thread: ProcessingThread,
         prefetch: Int,
         outage: Outage?,
         logger: Logger
     ) {
         self.service = service
         self.journal = journal
+        self.thread = thread
         self.transport = transport
         self.prefetch = prefetch
         self.outage = outage
@@ -137,7 +144,9 @@ final class ServiceRunner: Service, Sendable {
         let logger = self.logger
         let kind = service.kind.rawValue
         try await cancelWhenGracefulShutdown {
-            try await self.service.serve(over: transport, journal: self.journal, prefetch: self.prefetch) {
+            try await self.service.serve(
+                over: transport, journal: self.journal, prefetch: self.prefetch, on: self.thread
+            ) {
                 guard let outage else { return }
                 let now = ContinuousClock.now
                 let begins = started + outage.start

@@ -11,6 +11,13 @@ private final class Sightings: Sendable {
     var all: [Bool] { seen.withLock { $0 } }
 }
 
+/// Which loop ran when.
+private final class Turns: Sendable {
+    private let taken = Mutex<[String]>([])
+    func take(_ name: String) { taken.withLock { $0.append(name) } }
+    var order: [String] { taken.withLock { $0 } }
+}
+
 @Suite("ProcessingThread")
 struct ProcessingThreadTests {
     @Test("the operation, across awaits that other threads resume, and the tasks it starts all run on one thread")
@@ -43,5 +50,35 @@ struct ProcessingThreadTests {
         await #expect(throws: Failed.self) {
             try await ProcessingThread.run(named: "test-error") { _ in throw Failed() }
         }
+    }
+
+    @Test("loops sharing a thread run on it and take turns; the caller's own code does not")
+    func sharedThread() async throws {
+        let seen = Sightings()
+        let turns = Turns()
+        let callerOnThread = try await ProcessingThread.shared(named: "test-shared") { thread in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for name in ["hotel", "flight"] {
+                    group.addTask {
+                        try await thread.run { thread in
+                            for _ in 0..<3 {
+                                seen.record(thread)
+                                turns.take(name)
+                                try await Task.sleep(for: .milliseconds(2))
+                            }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            return thread.isCurrent
+        }
+        #expect(seen.all == Array(repeating: true, count: 6))
+        let order = turns.order
+        // Each waits at every sleep: the other runs meanwhile, so neither ran all its turns first.
+        #expect(
+            order.count == 6 && order.prefix(3) != ["hotel", "hotel", "hotel"]
+                && order.prefix(3) != ["flight", "flight", "flight"], "\(order)")
+        #expect(!callerOnThread)
     }
 }

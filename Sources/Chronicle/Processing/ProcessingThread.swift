@@ -31,6 +31,24 @@ public final class ProcessingThread: TaskExecutor, @unchecked Sendable {
         return try await withTaskExecutorPreference(thread) { try await operation(thread) }
     }
 
+    /// Starts a thread named `name` for loops to share, and ends it when `body` returns. `body` itself runs
+    /// where it was called; each loop runs on the thread through ``run(_:)``, taking turns with the others at
+    /// every `await`.
+    public static func shared<T>(
+        named name: String,
+        _ body: (ProcessingThread) async throws -> T
+    ) async throws -> T {
+        let thread = ProcessingThread(name: name)
+        defer { thread.stop() }
+        return try await body(thread)
+    }
+
+    /// Runs `operation` with this thread as its task executor preference, as ``run(named:_:)`` does with a new
+    /// thread.
+    public func run<T>(_ operation: (ProcessingThread) async throws -> T) async throws -> T {
+        try await withTaskExecutorPreference(self) { try await operation(self) }
+    }
+
     private init(name: String) {
         let thread = Thread { [self] in
             // Named from inside: on Linux, a name set before start() does not reach the system's thread.
