@@ -92,6 +92,7 @@ struct PayloadDecoderTests {
             ("{\"a\":1,\"a\":2}", [String: Int].self),  // a key twice
             ("1.0", Int.self), ("1e2", Int.self), ("2.5", Double.self),  // fractions and exponents
             ("01", Int.self), ("+1", Int.self), ("-", Int.self), ("128", Int8.self),  // not JSON, or too big
+            ("5", Int128.self), ("[5]", [UInt128].self), (#"{"n":5}"#, [String: Int128].self),
             ("\"\\ud800\"", String.self), ("\"\\x\"", String.self), ("\"a\u{01}\"", String.self),  // bad strings
             ("\"AAEC\"", Data.self), ("\"https://example.com\"", URL.self), ("1", Decimal.self),
             ("[1,]", [Int].self), ("{\"a\":1,}", [String: Int].self), ("[1] x", [Int].self), ("", Int.self),

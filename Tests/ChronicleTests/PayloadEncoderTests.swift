@@ -181,6 +181,8 @@ struct PayloadEncoderTests {
         try expectFallback(Measured(name: "bag", weight: 23.5))
         try expectFallback([0.1, 1e21, -0.0])
         try expectFallback(Float(1.5))
+        try expectFallback(Int128.max)
+        try expectFallback(["n": UInt128(7)])
         try expectFallback(Attached(data: Data([0, 1, 254, 255]), link: URL(string: "https://example.com/a?b=c")!))
         try expectFallback(Priced(price: Decimal(string: "12.30")!))
         try expectFallback(TwiceKeyed())

@@ -6,7 +6,7 @@ import Foundation
 /// It reads strict JSON (RFC 8259, UTF-8) into objects, arrays, strings, integers, booleans and `null`, and
 /// decodes from them what messages are made of: strings, integers, booleans, optionals, nested objects and
 /// arrays, `UUID`, `Date` (as ``Payload/decoder`` reads it). Anything else — a fraction or exponent, `Data`, `URL`,
-/// `Decimal`, a key given twice, a super-decoder — and any error at all, even one the value's own
+/// `Decimal`, 128-bit integers, a key given twice, a super-decoder — and any error at all, even one the value's own
 /// `init(from:)` catches, makes the whole decoding give up (`nil`); the caller then decodes with `JSONDecoder`,
 /// which gives the value or the error it always gave. So this decoder never decides what a message means
 /// differently: it only decides sooner.
@@ -364,6 +364,8 @@ extension ValueDecoder: SingleValueDecodingContainer {
     func decode(_ type: String.Type) throws -> String { try value.string(run) }
     func decode(_ type: Double.Type) throws -> Double { throw run.giveUp() }
     func decode(_ type: Float.Type) throws -> Float { throw run.giveUp() }
+    func decode(_ type: Int128.Type) throws -> Int128 { throw run.giveUp() }
+    func decode(_ type: UInt128.Type) throws -> UInt128 { throw run.giveUp() }
     func decode(_ type: Int.Type) throws -> Int { try value.integer(run) }
     func decode(_ type: Int8.Type) throws -> Int8 { try value.integer(run) }
     func decode(_ type: Int16.Type) throws -> Int16 { try value.integer(run) }
@@ -399,6 +401,8 @@ private struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     func decode(_ type: String.Type, forKey key: Key) throws -> String { try field(key).string(run) }
     func decode(_ type: Double.Type, forKey key: Key) throws -> Double { throw run.giveUp() }
     func decode(_ type: Float.Type, forKey key: Key) throws -> Float { throw run.giveUp() }
+    func decode(_ type: Int128.Type, forKey key: Key) throws -> Int128 { throw run.giveUp() }
+    func decode(_ type: UInt128.Type, forKey key: Key) throws -> UInt128 { throw run.giveUp() }
     func decode(_ type: Int.Type, forKey key: Key) throws -> Int { try field(key).integer(run) }
     func decode(_ type: Int8.Type, forKey key: Key) throws -> Int8 { try field(key).integer(run) }
     func decode(_ type: Int16.Type, forKey key: Key) throws -> Int16 { try field(key).integer(run) }
@@ -471,6 +475,8 @@ private struct UnkeyedContainer: UnkeyedDecodingContainer {
     mutating func decode(_ type: String.Type) throws -> String { try take { try $0.string($1) } }
     mutating func decode(_ type: Double.Type) throws -> Double { throw run.giveUp() }
     mutating func decode(_ type: Float.Type) throws -> Float { throw run.giveUp() }
+    mutating func decode(_ type: Int128.Type) throws -> Int128 { throw run.giveUp() }
+    mutating func decode(_ type: UInt128.Type) throws -> UInt128 { throw run.giveUp() }
     mutating func decode(_ type: Int.Type) throws -> Int { try take { try $0.integer($1) } }
     mutating func decode(_ type: Int8.Type) throws -> Int8 { try take { try $0.integer($1) } }
     mutating func decode(_ type: Int16.Type) throws -> Int16 { try take { try $0.integer($1) } }

@@ -6,7 +6,7 @@ import Foundation
 ///
 /// It covers what messages are made of — objects, arrays, strings, integers, booleans, `nil`, `UUID`, `Date`
 /// (as ``Payload/encoder``'s ISO 8601 text) — and gives up (``Unsupported``) on anything whose JSON it does not
-/// reproduce exactly (floating-point numbers, `Data`, `URL`, `Decimal`, a super-encoder, a key written twice or
+/// reproduce exactly (floating-point numbers, 128-bit integers, `Data`, `URL`, `Decimal`, a super-encoder, a key written twice or
 /// not in ASCII, a value that writes nothing), also when the value's own `encode(to:)` catches the refusal;
 /// ``Payload/init(encoding:)`` then encodes the value with ``Payload/encoder``. The tests hold the two to the
 /// same bytes.
@@ -201,6 +201,8 @@ private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     mutating func encode(_ value: UInt64, forKey key: Key) throws { try add(.literal(value.description), key) }
     mutating func encode(_ value: Double, forKey key: Key) throws { throw encoder.run.giveUp() }
     mutating func encode(_ value: Float, forKey key: Key) throws { throw encoder.run.giveUp() }
+    mutating func encode(_ value: Int128, forKey key: Key) throws { throw encoder.run.giveUp() }
+    mutating func encode(_ value: UInt128, forKey key: Key) throws { throw encoder.run.giveUp() }
 
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
         try add(try JSONNode.encoding(value, at: encoder, key, run: encoder.run), key)
@@ -257,6 +259,8 @@ private struct UnkeyedContainer: UnkeyedEncodingContainer {
     mutating func encode(_ value: UInt64) throws { try add(.literal(value.description)) }
     mutating func encode(_ value: Double) throws { throw encoder.run.giveUp() }
     mutating func encode(_ value: Float) throws { throw encoder.run.giveUp() }
+    mutating func encode(_ value: Int128) throws { throw encoder.run.giveUp() }
+    mutating func encode(_ value: UInt128) throws { throw encoder.run.giveUp() }
 
     mutating func encode<T: Encodable>(_ value: T) throws {
         try add(try JSONNode.encoding(value, at: encoder, IndexKey(intValue: count), run: encoder.run))
@@ -308,6 +312,8 @@ private struct SingleValueContainer: SingleValueEncodingContainer {
     mutating func encode(_ value: UInt64) throws { try set(.literal(value.description)) }
     mutating func encode(_ value: Double) throws { throw encoder.run.giveUp() }
     mutating func encode(_ value: Float) throws { throw encoder.run.giveUp() }
+    mutating func encode(_ value: Int128) throws { throw encoder.run.giveUp() }
+    mutating func encode(_ value: UInt128) throws { throw encoder.run.giveUp() }
 
     mutating func encode<T: Encodable>(_ value: T) throws {
         try set(try JSONNode.encoding(value, at: encoder.parent, encoder.key, run: encoder.run))
