@@ -102,6 +102,16 @@ struct PayloadDecoderTests {
         for (json, type) in refused {
             #expect(PayloadDecoder.decode(type, from: Data(json.utf8)) == nil, "\(json) as \(type)")
         }
+        // Keys that are one number: JSONDecoder's choice among them changes from process to process.
+        #expect(PayloadDecoder.decode([Int: String].self, from: Data(#"{"1":"a","+1":"b"}"#.utf8)) == nil)
+        #expect(PayloadDecoder.decode([Int: String].self, from: Data(#"{"1":"a","2":"b"}"#.utf8)) == [1: "a", 2: "b"])
+        // Objects of more than 64 fields: looked up one by one, they would cost the square of their number.
+        let fields = (0..<65).map { "\"k\($0)\":\($0)" }
+        let wide = "{" + fields.joined(separator: ",") + "}"
+        #expect(PayloadDecoder.decode([String: Int].self, from: Data(wide.utf8)) == nil)
+        let narrow = "{" + fields.dropLast().joined(separator: ",") + "}"
+        #expect(PayloadDecoder.decode([String: Int].self, from: Data(narrow.utf8))?.count == 64)
+        expectAgreement([String: Int].self, wide)
         // Invalid UTF-8 in a string.
         #expect(PayloadDecoder.decode(String.self, from: Data([0x22, 0xC3, 0x28, 0x22])) == nil)
     }

@@ -194,6 +194,24 @@ struct PayloadEncoderTests {
         #expect(try Payload(encoding: Lenient()).json == #"{"name":"bag","weight":23.5}"#)
     }
 
+    /// A list nested `depth` levels deep: [[[…]]].
+    indirect enum Nested: Encodable {
+        case leaf
+        case list(Nested)
+        init(depth: Int) { self = depth == 0 ? .leaf : .list(Nested(depth: depth - 1)) }
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.unkeyedContainer()
+            if case .list(let inner) = self { try container.encode(inner) }
+        }
+    }
+
+    @Test("deep nesting is left to JSONEncoder, which refuses 512 levels")
+    func nesting() throws {
+        try expectSame(Nested(depth: 60))
+        try expectFallback(Nested(depth: 100))
+        #expect(throws: EncodingError.self) { try Payload(encoding: Nested(depth: 600)) }
+    }
+
     @Test("a value JSONEncoder refuses is refused with JSONEncoder's error")
     func errors() throws {
         #expect(throws: EncodingError.self) { try Payload(encoding: Silent()) }

@@ -6,7 +6,7 @@ import Foundation
 /// It reads strict JSON (RFC 8259, UTF-8) into objects, arrays, strings, integers, booleans and `null`, and
 /// decodes from them what messages are made of: strings, integers, booleans, optionals, nested objects and
 /// arrays, `UUID`, `Date` (as ``Payload/decoder`` reads it). Anything else — a fraction or exponent, `Data`, `URL`,
-/// `Decimal`, 128-bit integers, a key given twice, a super-decoder — and any error at all, even one the value's own
+/// `Decimal`, 128-bit integers, a key given twice, keys that are one number, over 64 levels or fields — and any error at all, even one the value's own
 /// `init(from:)` catches, makes the whole decoding give up (`nil`); the caller then decodes with `JSONDecoder`,
 /// which gives the value or the error it always gave. So this decoder never decides what a message means
 /// differently: it only decides sooner.
@@ -48,6 +48,9 @@ private struct JSONReader {
     var index = 0
     /// Nesting deeper than this is left to `JSONDecoder`.
     static let maximumDepth = 64
+    /// An object with more fields than this is left to `JSONDecoder`: fields are found by looking through them
+    /// all, which costs the square of their number (a 50,000-field object took seconds).
+    static let maximumFields = 64
 
     init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
@@ -101,7 +104,7 @@ private struct JSONReader {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\""), let key = string() else { return nil }
             // A key given twice: which one JSONDecoder takes is its own business.
-            if fields.contains(where: { $0.key == key }) { return nil }
+            if fields.count == Self.maximumFields || fields.contains(where: { $0.key == key }) { return nil }
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { return nil }
             index += 1
@@ -384,7 +387,15 @@ private struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     let fields: [(key: String, value: JSONValue)]
 
     var codingPath: [any CodingKey] { decoder.codingPath }
-    var allKeys: [Key] { fields.compactMap { Key(stringValue: $0.key) } }
+    /// The keys in the order written. Where that order could matter — two keys that are one number ("1" and
+    /// "01", as a dictionary keyed by integers reads them) — JSONDecoder's order is its hash table's, which
+    /// changes from one process to the next: that is left to it.
+    var allKeys: [Key] {
+        let keys = fields.compactMap { Key(stringValue: $0.key) }
+        let numbers = keys.compactMap(\.intValue)
+        if Set(numbers).count != numbers.count { decoder.run.gaveUp = true }
+        return keys
+    }
 
     func contains(_ key: Key) -> Bool { fields.contains { $0.key == key.stringValue } }
 

@@ -6,7 +6,8 @@ import Foundation
 ///
 /// It covers what messages are made of — objects, arrays, strings, integers, booleans, `nil`, `UUID`, `Date`
 /// (as ``Payload/encoder``'s ISO 8601 text) — and gives up (``Unsupported``) on anything whose JSON it does not
-/// reproduce exactly (floating-point numbers, 128-bit integers, `Data`, `URL`, `Decimal`, a super-encoder, a key written twice or
+/// reproduce exactly (floating-point numbers, 128-bit integers, `Data`, `URL`, `Decimal`, nesting over 64 levels, a
+/// super-encoder, a key written twice or
 /// not in ASCII, a value that writes nothing), also when the value's own `encode(to:)` catches the refusal;
 /// ``Payload/init(encoding:)`` then encodes the value with ``Payload/encoder``. The tests hold the two to the
 /// same bytes.
@@ -16,7 +17,7 @@ struct PayloadEncoder {
 
     static func encode(_ value: some Encodable) throws -> [UInt8] {
         let run = EncodingRun()
-        let root = try JSONNode.encoding(value, at: nil, nil, run: run)
+        let root = try JSONNode.encoding(value, at: nil, nil, run: run, depth: 0)
         // A value's `encode(to:)` may have caught a refusal and gone on without the field.
         guard !run.gaveUp else { throw PayloadEncoder.Unsupported() }
         var bytes: [UInt8] = []
@@ -36,11 +37,15 @@ private enum JSONNode {
 
     static var null: JSONNode { .literal("null") }
 
+    /// Nesting deeper than this is left to `JSONEncoder` (which refuses 512 levels and more).
+    static let maximumDepth = 64
+
     /// The node `value` encodes to, through the special cases `JSONEncoder` makes for Foundation's types.
-    /// - Parameters: `parent` and `key` say where the value is, for its `codingPath`.
+    /// - Parameters: `parent` and `key` say where the value is, for its `codingPath`; `depth` how deep.
     static func encoding<T: Encodable>(
-        _ value: T, at parent: NodeEncoder?, _ key: (any CodingKey)?, run: EncodingRun
+        _ value: T, at parent: NodeEncoder?, _ key: (any CodingKey)?, run: EncodingRun, depth: Int
     ) throws -> JSONNode {
+        guard depth <= maximumDepth else { throw run.giveUp() }
         if T.self == String.self { return .text(unsafeBitCast(value, to: String.self)) }
         if T.self == UUID.self { return .text(unsafeBitCast(value, to: UUID.self).text) }
         if T.self == Date.self { return .text(unsafeBitCast(value, to: Date.self).formatted(Payload.dateStyle)) }
@@ -53,7 +58,7 @@ private enum JSONNode {
         {
             throw run.giveUp()
         }
-        let encoder = NodeEncoder(parent: parent, key: key, run: run)
+        let encoder = NodeEncoder(parent: parent, key: key, run: run, depth: depth)
         try value.encode(to: encoder)
         guard let node = encoder.node else { throw run.giveUp() }
         return node
@@ -133,10 +138,14 @@ private final class NodeEncoder: Encoder {
     /// Set when a container asks for something this encoder does not support; thrown by the next call that can.
     let run: EncodingRun
 
-    init(parent: NodeEncoder?, key: (any CodingKey)?, run: EncodingRun) {
+    /// How deep the value is in the document.
+    let depth: Int
+
+    init(parent: NodeEncoder?, key: (any CodingKey)?, run: EncodingRun, depth: Int) {
         self.parent = parent
         self.key = key
         self.run = run
+        self.depth = depth
     }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
@@ -151,7 +160,7 @@ private final class NodeEncoder: Encoder {
             run.gaveUp = true
             box = ObjectBox()
         }
-        return KeyedEncodingContainer(KeyedContainer(encoder: self, box: box))
+        return KeyedEncodingContainer(KeyedContainer(encoder: self, box: box, depth: depth))
     }
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer {
@@ -166,7 +175,7 @@ private final class NodeEncoder: Encoder {
             run.gaveUp = true
             box = ArrayBox()
         }
-        return UnkeyedContainer(encoder: self, box: box)
+        return UnkeyedContainer(encoder: self, box: box, depth: depth)
     }
 
     func singleValueContainer() -> any SingleValueEncodingContainer { SingleValueContainer(encoder: self) }
@@ -179,6 +188,8 @@ private final class NodeEncoder: Encoder {
 private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     let encoder: NodeEncoder
     let box: ObjectBox
+    /// How deep the object is in the document.
+    let depth: Int
     var codingPath: [any CodingKey] { encoder.codingPath }
 
     private func add(_ node: JSONNode, _ key: Key) throws {
@@ -205,7 +216,7 @@ private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     mutating func encode(_ value: UInt128, forKey key: Key) throws { throw encoder.run.giveUp() }
 
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
-        try add(try JSONNode.encoding(value, at: encoder, key, run: encoder.run), key)
+        try add(try JSONNode.encoding(value, at: encoder, key, run: encoder.run, depth: depth + 1), key)
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(
@@ -213,13 +224,13 @@ private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     ) -> KeyedEncodingContainer<NestedKey> {
         let nested = ObjectBox()
         if (try? add(.object(nested), key)) == nil { encoder.run.gaveUp = true }
-        return KeyedEncodingContainer(KeyedContainer<NestedKey>(encoder: encoder, box: nested))
+        return KeyedEncodingContainer(KeyedContainer<NestedKey>(encoder: encoder, box: nested, depth: depth + 1))
     }
 
     mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
         let nested = ArrayBox()
         if (try? add(.array(nested), key)) == nil { encoder.run.gaveUp = true }
-        return UnkeyedContainer(encoder: encoder, box: nested)
+        return UnkeyedContainer(encoder: encoder, box: nested, depth: depth + 1)
     }
 
     mutating func superEncoder() -> any Encoder {
@@ -236,6 +247,8 @@ private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
 private struct UnkeyedContainer: UnkeyedEncodingContainer {
     let encoder: NodeEncoder
     let box: ArrayBox
+    /// How deep the array is in the document.
+    let depth: Int
     var codingPath: [any CodingKey] { encoder.codingPath }
     var count: Int { box.items.count }
 
@@ -263,7 +276,8 @@ private struct UnkeyedContainer: UnkeyedEncodingContainer {
     mutating func encode(_ value: UInt128) throws { throw encoder.run.giveUp() }
 
     mutating func encode<T: Encodable>(_ value: T) throws {
-        try add(try JSONNode.encoding(value, at: encoder, IndexKey(intValue: count), run: encoder.run))
+        try add(
+            try JSONNode.encoding(value, at: encoder, IndexKey(intValue: count), run: encoder.run, depth: depth + 1))
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type)
@@ -271,13 +285,13 @@ private struct UnkeyedContainer: UnkeyedEncodingContainer {
     {
         let nested = ObjectBox()
         if (try? add(.object(nested))) == nil { encoder.run.gaveUp = true }
-        return KeyedEncodingContainer(KeyedContainer<NestedKey>(encoder: encoder, box: nested))
+        return KeyedEncodingContainer(KeyedContainer<NestedKey>(encoder: encoder, box: nested, depth: depth + 1))
     }
 
     mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
         let nested = ArrayBox()
         if (try? add(.array(nested))) == nil { encoder.run.gaveUp = true }
-        return UnkeyedContainer(encoder: encoder, box: nested)
+        return UnkeyedContainer(encoder: encoder, box: nested, depth: depth + 1)
     }
 
     mutating func superEncoder() -> any Encoder {
@@ -316,7 +330,8 @@ private struct SingleValueContainer: SingleValueEncodingContainer {
     mutating func encode(_ value: UInt128) throws { throw encoder.run.giveUp() }
 
     mutating func encode<T: Encodable>(_ value: T) throws {
-        try set(try JSONNode.encoding(value, at: encoder.parent, encoder.key, run: encoder.run))
+        try set(
+            try JSONNode.encoding(value, at: encoder.parent, encoder.key, run: encoder.run, depth: encoder.depth + 1))
     }
 }
 
