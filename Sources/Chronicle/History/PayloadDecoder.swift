@@ -5,11 +5,11 @@ import Foundation
 ///
 /// It reads strict JSON (RFC 8259, UTF-8) into objects, arrays, strings, integers, booleans and `null`, and
 /// decodes from them what messages are made of: strings, integers, booleans, optionals, nested objects and
-/// arrays, `UUID`, `Date` (as ``Payload/decoder`` reads it). Anything else — a fraction or exponent, `Data`, `URL`,
-/// `Decimal`, 128-bit integers, a key given twice, keys that are one number, over 64 levels or fields — and any error at all, even one the value's own
-/// `init(from:)` catches, makes the whole decoding give up (`nil`); the caller then decodes with `JSONDecoder`,
-/// which gives the value or the error it always gave. So this decoder never decides what a message means
-/// differently: it only decides sooner.
+/// arrays, `UUID`, `Date` (as ``Payload/decoder`` reads it). Anything else — a fraction or exponent, `Data`,
+/// `URL`, `Decimal`, 128-bit integers, a key given twice, keys that are one number, more than 64 levels or 64
+/// fields — and any error at all, even one the value's own `init(from:)` catches, makes the whole decoding give
+/// up (`nil`); the caller then decodes with `JSONDecoder`, which gives the value or the error it always gave. So
+/// this decoder never decides what a message means differently: it only decides sooner.
 struct PayloadDecoder {
     /// Decodes `type` from `data`, or `nil` to say: ask `JSONDecoder`.
     static func decode<T: Decodable>(

@@ -6,11 +6,10 @@ import Foundation
 ///
 /// It covers what messages are made of — objects, arrays, strings, integers, booleans, `nil`, `UUID`, `Date`
 /// (as ``Payload/encoder``'s ISO 8601 text) — and gives up (``Unsupported``) on anything whose JSON it does not
-/// reproduce exactly (floating-point numbers, 128-bit integers, `Data`, `URL`, `Decimal`, nesting over 64 levels, a
-/// super-encoder, a key written twice or
-/// not in ASCII, a value that writes nothing), also when the value's own `encode(to:)` catches the refusal;
-/// ``Payload/init(encoding:)`` then encodes the value with ``Payload/encoder``. The tests hold the two to the
-/// same bytes.
+/// reproduce exactly: floating-point numbers, 128-bit integers, `Data`, `URL`, `Decimal`, nesting over 64 levels,
+/// a super-encoder, a key written twice or not in ASCII, a value that writes nothing; also when the value's own
+/// `encode(to:)` catches the refusal. ``Payload/init(encoding:)`` then encodes the value with ``Payload/encoder``.
+/// The tests hold the two to the same bytes.
 struct PayloadEncoder {
     /// The value is not one this encoder writes exactly as `JSONEncoder` does.
     struct Unsupported: Error {}
