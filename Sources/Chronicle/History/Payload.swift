@@ -32,14 +32,12 @@ public struct Payload: Hashable, Codable, Sendable, CustomStringConvertible {
         try Payload.decode(T.self, from: data)
     }
 
-    /// Decodes `data` as ``decoder`` does, with the quick decoder where it can.
+    /// Decodes `data` as `decoder` does — one made by ``decoder``, perhaps with user info of its own — with the
+    /// quick decoder where it can.
     package static func decode<T: Decodable>(
-        _ type: T.Type, from data: Data, userInfo: [CodingUserInfoKey: any Sendable] = [:]
+        _ type: T.Type, from data: Data, with decoder: JSONDecoder = sharedDecoder
     ) throws -> T {
-        if let value = PayloadDecoder.decode(type, from: data, userInfo: userInfo) { return value }
-        if userInfo.isEmpty { return try sharedDecoder.decode(type, from: data) }
-        let decoder = Payload.decoder
-        decoder.userInfo = userInfo
+        if let value = PayloadDecoder.decode(type, from: data, userInfo: decoder.userInfo) { return value }
         return try decoder.decode(type, from: data)
     }
 

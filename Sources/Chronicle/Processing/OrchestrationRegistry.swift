@@ -70,14 +70,15 @@ public struct OrchestrationRegistry: Sendable {
     ) {
         if let startRoutingKey { startTypesByRoutingKey[startRoutingKey] = startMessageType }
         // One parse gives the input and the instance id.
-        let userInfo = [StartBody<O.Input>.instanceIDField: instanceIDField]
+        let decoder = Payload.decoder
+        decoder.userInfo[StartBody<O.Input>.instanceIDField] = instanceIDField
         starters[startMessageType] = Starter(
             orchestration: O.name,
             instanceIDField: instanceIDField,
             decode: { body in
                 let start: StartBody<O.Input>
                 do {
-                    start = try Payload.decode(StartBody<O.Input>.self, from: body, userInfo: userInfo)
+                    start = try Payload.decode(StartBody<O.Input>.self, from: body, with: decoder)
                 } catch let error as DecodingError {
                     throw InvalidMessage(reason: "the body does not decode as \(startMessageType): \(error.summary)")
                 }
