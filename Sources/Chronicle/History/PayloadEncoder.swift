@@ -65,7 +65,7 @@ private enum JSONNode {
 
     func write(to bytes: inout [UInt8]) throws {
         switch self {
-        case .text(let text): Self.quote(text, to: &bytes)
+        case .text(let text): JSONText.quote(text, into: &bytes)
         case .literal(let literal): bytes.append(contentsOf: literal.utf8)
         case .array(let box):
             bytes.append(UInt8(ascii: "["))
@@ -86,15 +86,13 @@ private enum JSONNode {
                     if field.key == fields[index - 1].key { throw PayloadEncoder.Unsupported() }
                     bytes.append(UInt8(ascii: ","))
                 }
-                Self.quote(field.key, to: &bytes)
+                JSONText.quote(field.key, into: &bytes)
                 bytes.append(UInt8(ascii: ":"))
                 try field.value.write(to: &bytes)
             }
             bytes.append(UInt8(ascii: "}"))
         }
     }
-
-    private static func quote(_ text: String, to bytes: inout [UInt8]) { JSONText.quote(text, into: &bytes) }
 }
 
 /// What one encoding shares: whether any part of it gave up.
@@ -134,7 +132,7 @@ private final class NodeEncoder: Encoder {
     }
     var userInfo: [CodingUserInfoKey: Any] { [:] }
     var node: JSONNode?
-    /// Set when a container asks for something this encoder does not support; thrown by the next call that can.
+    /// The encoding this value is part of: whether any of it gave up.
     let run: EncodingRun
 
     /// How deep the value is in the document.

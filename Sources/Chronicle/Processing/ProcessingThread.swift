@@ -26,9 +26,7 @@ public final class ProcessingThread: TaskExecutor, @unchecked Sendable {
         named name: String,
         _ operation: (ProcessingThread) async throws -> T
     ) async throws -> T {
-        let thread = ProcessingThread(name: name)
-        defer { thread.stop() }
-        return try await withTaskExecutorPreference(thread) { try await operation(thread) }
+        try await shared(named: name) { thread in try await thread.run(operation) }
     }
 
     /// Starts a thread named `name` for loops to share, and ends it when `body` returns. `body` itself runs
