@@ -6,35 +6,8 @@ import Testing
 /// `Payload.decode` reads most JSON with its own decoder; these hold it to `Payload.decoder`'s values and errors.
 @Suite("Payload's decoder reads what JSONDecoder reads")
 struct PayloadDecoderTests {
-    struct Message: Codable, Equatable {
-        var tripId: String
-        var bookingId: UUID
-        var nights: Int
-        var late: Bool
-        var requestedAt: Date
-        var note: String?
-        var tags: [String]
-        var legs: [Leg]
-        var extras: [String: Int]
-        var status: Status
-        var outcome: Outcome
-        var small: Int8?
-    }
-
-    struct Leg: Codable, Equatable {
-        var from: String
-        var to: String
-        var seats: [UInt8]
-        var price: Int64
-    }
-
-    enum Status: String, Codable { case open, closed }
-
-    enum Outcome: Codable, Equatable {
-        case booked(reservation: String, count: Int)
-        case failed(String)
-        case none
-    }
+    typealias Message = CodingSample.Message
+    typealias Outcome = CodingSample.Outcome
 
     private let message = """
         {"tripId":"trip-1","bookingId":"7C1B2E3A-0F4D-4E5A-9B6C-1D2E3F405162","nights":-3,"late":true,

@@ -28,34 +28,9 @@ struct PayloadEncoderTests {
         #expect(try Payload(encoding: value).json == reference, sourceLocation: sourceLocation)
     }
 
-    struct Message: Codable {
-        var tripId: String
-        var bookingId: UUID
-        var nights: Int
-        var late: Bool
-        var requestedAt: Date
-        var note: String?
-        var tags: [String]
-        var legs: [Leg]
-        var extras: [String: Int]
-        var status: Status
-        var outcome: Outcome
-    }
-
-    struct Leg: Codable {
-        var from: String
-        var to: String
-        var seats: [UInt8]
-        var price: Int64
-    }
-
-    enum Status: String, Codable { case open, closed }
-
-    enum Outcome: Codable {
-        case booked(reservation: String, count: Int)
-        case failed(String)
-        case none
-    }
+    typealias Message = CodingSample.Message
+    typealias Leg = CodingSample.Leg
+    typealias Outcome = CodingSample.Outcome
 
     private let when = Date(timeIntervalSinceReferenceDate: 817_000_123.456)
 
