@@ -50,7 +50,6 @@ struct EncodedBatch: Sendable {
     var instanceCount: Int { appends.count }
 
     init(_ batch: CommitBatch) throws {
-        let encoder = StoreCoding.makeEncoder()
         appends = try batch.appends.map { append in
             var sequence = append.expectedVersion
             let events = try append.events.map { event in
@@ -58,8 +57,9 @@ struct EncodedBatch: Sendable {
                 return Event(
                     sequence: sequence,
                     type: event.kind.name,
+                    // JSONText refuses what JSONEncoder refuses too (a time that is not finite): its error says why.
                     payload: try EventJSON.encode(event.kind)
-                        ?? String(decoding: encoder.encode(event.kind), as: UTF8.self),
+                        ?? String(decoding: StoreCoding.makeEncoder().encode(event.kind), as: UTF8.self),
                     recordedAt: event.timestamp.storeTime
                 )
             }
