@@ -83,7 +83,7 @@ struct ServicesCommand: AsyncParsableCommand {
         logger.info("serving", metadata: ["chronicle.services": "\(kinds.map(\.rawValue).joined(separator: ","))"])
         // One processing thread for all the services: at 900 trips/s the services spent 0.264-0.272 ms of CPU per
         // trip on one, 0.279-0.288 with a thread each (`chronicle bench --rate 900`, four pairs alternated).
-        try await ProcessingThread.shared(named: "chronicle-services") { thread in
+        try await ProcessingThread.shared(named: "chronicle-svcs") { thread in
             let runners = services.map { service, journal in
                 ServiceRunner(
                     service: service, journal: journal, transport: transport, thread: thread, prefetch: prefetch,

@@ -20,6 +20,13 @@ private final class Turns: Sendable {
 
 @Suite("ProcessingThread")
 struct ProcessingThreadTests {
+    @Test("the system thread carries the name, cut to the 15 bytes Linux keeps rather than refused")
+    func theSystemThreadIsNamed() async throws {
+        let comm = { try String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8) }
+        #expect(try await ProcessingThread.run(named: "short") { _ in try comm() } == "short\n")
+        #expect(try await ProcessingThread.run(named: "a-rather-long-name") { _ in try comm() } == "a-rather-long-n\n")
+    }
+
     @Test("the operation, across awaits that other threads resume, and the tasks it starts all run on one thread")
     func everythingRunsOnOneThread() async throws {
         let seen = Sightings()

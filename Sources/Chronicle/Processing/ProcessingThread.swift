@@ -20,8 +20,8 @@ public final class ProcessingThread: TaskExecutor, @unchecked Sendable {
     /// Whether the caller runs on this thread.
     var isCurrent: Bool { system.load(ordering: .acquiring) == UInt(pthread_self()) }
 
-    /// Runs `operation` with a new thread named `name` as its task executor preference; the thread ends when
-    /// `operation` returns.
+    /// Runs `operation` with a new thread named `name` (its first 15 bytes: what `top -H` and `ps -L` show) as its
+    /// task executor preference; the thread ends when `operation` returns.
     public static func run<T>(
         named name: String,
         _ operation: (ProcessingThread) async throws -> T
@@ -48,9 +48,12 @@ public final class ProcessingThread: TaskExecutor, @unchecked Sendable {
     }
 
     private init(name: String) {
-        let thread = Thread { [self] in
+        // Linux keeps 15 bytes of a thread's name and refuses a longer one outright.
+        var systemName = name
+        while systemName.utf8.count > 15 { systemName.removeLast() }
+        let thread = Thread { [self, systemName] in
             // Named from inside: on Linux, a name set before start() does not reach the system's thread.
-            Thread.current.name = name
+            Thread.current.name = systemName
             system.store(UInt(pthread_self()), ordering: .releasing)
             runJobs()
         }

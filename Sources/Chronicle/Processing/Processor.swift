@@ -49,7 +49,7 @@ public final class Processor: Sendable {
     /// other threads hand their results to it, and a store whose calls run on the calling thread (the SQLite
     /// store's do) does its work there.
     public func run() async throws {
-        try await ProcessingThread.run(named: "chronicle-processor") { thread in try await self.run(on: thread) }
+        try await ProcessingThread.run(named: "chronicle-loop") { thread in try await self.run(on: thread) }
     }
 
     private func run(on thread: ProcessingThread) async throws {
