@@ -165,7 +165,7 @@ final class ConnectionDriver: @unchecked Sendable {
             return inbox.commands
         }
         for command in leftover { reject(command) }
-        for entry in pending[pendingHead...] { entry.batch.complete(error) }
+        for entry in pending[pendingHead...] { entry.batch.fail(error) }
         pending = []
         pendingHead = 0
         for consumer in consumers { consumer.finish(throwing: failure) }
@@ -405,13 +405,24 @@ final class ConnectionDriver: @unchecked Sendable {
 
     private func advance(failing entry: PendingPublish, _ error: AMQPError) {
         pendingHead += 1
-        entry.batch.complete(error)
+        entry.batch.fail(error)
     }
 
-    private func confirm(upTo tag: UInt64, multiple: Bool, error: AMQPError?) {
+    private func confirm(upTo tag: UInt64, multiple: Bool, error: AMQPError?) throws(AMQPError) {
+        var failure: AMQPError?
         for entry in inflight.settle(upTo: tag, multiple: multiple) {
-            entry.batch.complete(error ?? entry.returned)
+            let batch = entry.batch
+            if batch.settle(error ?? entry.returned) {
+                // Its last confirm, and all were positive: its inputs are acknowledged with this round's writes,
+                // before the caller hears of it. An acknowledgement the connection cannot write is lost as any
+                // is (the deliveries come again); the publish itself was confirmed.
+                if failure == nil {
+                    do { try acknowledge(batch.acknowledging) } catch { failure = error }
+                }
+                batch.resume()
+            }
         }
+        if let failure { throw failure }
     }
 
     // MARK: Frames
@@ -419,9 +430,9 @@ final class ConnectionDriver: @unchecked Sendable {
     private func handle(_ frame: IncomingFrame, on connection: AMQPConnection) throws(AMQPError) {
         switch frame {
         case .ack(let tag, let multiple):
-            confirm(upTo: tag, multiple: multiple, error: nil)
+            try confirm(upTo: tag, multiple: multiple, error: nil)
         case .nack(let tag, let multiple):
-            confirm(
+            try confirm(
                 upTo: tag, multiple: multiple,
                 error: AMQPError(
                     .nacked, "the broker refused responsibility for the message (basic.nack); publish it again"))
@@ -456,7 +467,7 @@ final class ConnectionDriver: @unchecked Sendable {
                 .channelClosed,
                 "the broker closed the publishing channel (\(code) \(text)); the messages awaiting a confirm "
                     + "were not accepted: check that their exchanges exist, then publish them again")
-            for entry in inflight.reset() { entry.batch.complete(error) }
+            for entry in inflight.reset() { entry.batch.fail(error) }
             try connection.openChannel(Self.publishChannel)
             try connection.selectConfirms(Self.publishChannel)
         case .connectionClosed(let code, let text):
@@ -539,23 +550,40 @@ struct PendingPublish {
 
 /// One `publish` call: resumed when every message of it is confirmed, with the first error if any failed.
 final class PublishBatch: @unchecked Sendable {
+    /// Deliveries to acknowledge once every message is confirmed (none if any fails).
+    let acknowledging: [InboundMessage]
     // Touched only by the connection thread after creation.
     private var remaining: Int
     private var error: AMQPError?
     private let continuation: CheckedContinuation<Void, any Error>
 
-    init(count: Int, continuation: CheckedContinuation<Void, any Error>) {
+    init(count: Int, acknowledging: [InboundMessage] = [], continuation: CheckedContinuation<Void, any Error>) {
         self.remaining = count
+        self.acknowledging = acknowledging
         self.continuation = continuation
     }
 
-    func complete(_ failure: AMQPError?) {
-        guard remaining > 0 else { return }
+    /// Settles one message. Once all are settled the caller is resumed — unless every one was confirmed and
+    /// there are deliveries to acknowledge: then this returns true, and the connection's thread acknowledges
+    /// ``acknowledging`` and calls ``resume()``.
+    func settle(_ failure: AMQPError?) -> Bool {
+        guard remaining > 0 else { return false }
         if error == nil { error = failure }
         remaining -= 1
-        if remaining == 0 {
-            if let error { continuation.resume(throwing: error) } else { continuation.resume() }
-        }
+        guard remaining == 0 else { return false }
+        if error == nil && !acknowledging.isEmpty { return true }
+        resume()
+        return false
+    }
+
+    /// Fails one message (the caller is resumed, with the first failure, once all are settled).
+    func fail(_ failure: AMQPError) {
+        _ = settle(failure)
+    }
+
+    /// Resumes the caller, with the first failure if any.
+    func resume() {
+        if let error { continuation.resume(throwing: error) } else { continuation.resume() }
     }
 
     func fail(all failure: AMQPError) {
