@@ -60,6 +60,16 @@ extension BrokerTests {
                     }
                     let elapsed = ContinuousClock.now - start
                     #expect(elapsed < .seconds(4), "40 round trips took \(elapsed)")
+
+                    // The same with the acknowledgements written on the connection's thread, as the confirms come.
+                    let fusedStart = ContinuousClock.now
+                    for round in 40..<80 {
+                        let previous = try await collector.wait(for: round, timeout: .seconds(5))[round - 1]
+                        try await transport.publish([message("ping-\(round)", to: "ping")], thenAcknowledge: [previous])
+                    }
+                    try await collector.wait(for: 80, timeout: .seconds(5))
+                    let fusedElapsed = ContinuousClock.now - fusedStart
+                    #expect(fusedElapsed < .seconds(4), "40 round trips acknowledged on confirm took \(fusedElapsed)")
                 }
             }
         }

@@ -258,6 +258,10 @@ final class ConnectionDriver: @unchecked Sendable {
                 lastActivity = .now
                 try handle(frame, on: connection)
             }
+            // Acknowledgements written on a batch's last confirm leave now, not when the thread next wakes: held
+            // back (TCP_CORK) until then, they kept deliveries from coming and stalled the processor for up to a
+            // second at full load.
+            connection.flushWrites()
             for consumer in consumers where !consumer.batch.isEmpty {
                 logger.trace(
                     "deliveries handed out",
