@@ -23,7 +23,7 @@ import ServiceLifecycle
 /// to be confirmed, then closes. Cancelling `run()` closes at once; unacked deliveries return to their queues.
 ///
 /// Delivery tags handed out carry the channel in their top 16 bits.
-public final class AMQPTransport: AcknowledgingTransport, Service {
+public final class AMQPTransport: Transport, Service {
     public let configuration: Configuration
     private let driver: ConnectionDriver
 
@@ -66,19 +66,10 @@ public final class AMQPTransport: AcknowledgingTransport, Service {
         try await publish(wire: messages.map(WireMessage.init))
     }
 
-    /// Publishes, and acknowledges `inputs` on the connection's thread in the round that reads the last confirm.
-    public func publish(_ messages: [OutgoingMessage], thenAcknowledge inputs: [InboundMessage]) async throws {
-        guard !messages.isEmpty else { return try await acknowledge(inputs) }
-        try await publish(wire: messages.map(WireMessage.init), thenAcknowledge: inputs)
-    }
-
-    func publish(wire messages: [WireMessage], thenAcknowledge inputs: [InboundMessage] = []) async throws {
+    func publish(wire messages: [WireMessage]) async throws {
         let driver = self.driver
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            driver.submit(
-                .publish(
-                    messages,
-                    PublishBatch(count: messages.count, acknowledging: inputs, continuation: continuation)))
+            driver.submit(.publish(messages, PublishBatch(count: messages.count, continuation: continuation)))
         }
     }
 

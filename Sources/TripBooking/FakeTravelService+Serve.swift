@@ -104,23 +104,15 @@ extension FakeTravelService {
     /// dead-letters what was rejected, then acknowledges the commands.
     private func send(_ decided: Decided, over transport: any Transport) async throws {
         let now = decided.now
-        let groups = Dictionary(grouping: decided.replies, by: { $0.deliverAt ?? now }).sorted { $0.key < $1.key }
-        for (index, due) in groups.enumerated() {
+        for due in Dictionary(grouping: decided.replies, by: { $0.deliverAt ?? now }).sorted(by: { $0.key < $1.key }) {
             let wait = due.key.timeIntervalSinceNow
             if wait > 0 { try await Task.sleep(for: .milliseconds(Int64(wait * 1000))) }
-            let replies = due.value.map { reply in
-                var reply = reply
-                reply.deliverAt = nil
-                return reply
-            }
-            if index == groups.count - 1, decided.rejected.isEmpty,
-                let transport = transport as? any AcknowledgingTransport
-            {
-                // The last replies, and nothing to dead-letter: the transport acknowledges the commands as their
-                // confirms come.
-                return try await transport.publish(replies, thenAcknowledge: decided.handled)
-            }
-            try await transport.publish(replies)
+            try await transport.publish(
+                due.value.map { reply in
+                    var reply = reply
+                    reply.deliverAt = nil
+                    return reply
+                })
         }
         for (command, reason) in decided.rejected { try await transport.deadLetter(command, reason: reason) }
         try await transport.acknowledge(decided.handled)

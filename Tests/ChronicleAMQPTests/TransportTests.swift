@@ -60,16 +60,6 @@ extension BrokerTests {
                     }
                     let elapsed = ContinuousClock.now - start
                     #expect(elapsed < .seconds(4), "40 round trips took \(elapsed)")
-
-                    // The same with the acknowledgements written on the connection's thread, as the confirms come.
-                    let fusedStart = ContinuousClock.now
-                    for round in 40..<80 {
-                        let previous = try await collector.wait(for: round, timeout: .seconds(5))[round - 1]
-                        try await transport.publish([message("ping-\(round)", to: "ping")], thenAcknowledge: [previous])
-                    }
-                    try await collector.wait(for: 80, timeout: .seconds(5))
-                    let fusedElapsed = ContinuousClock.now - fusedStart
-                    #expect(fusedElapsed < .seconds(4), "40 round trips acknowledged on confirm took \(fusedElapsed)")
                 }
             }
         }
@@ -187,39 +177,6 @@ extension BrokerTests {
                     try await transport.acknowledge([again])
                 }
                 #expect(try await Broker.remaining(in: "rd", configuration).isEmpty, "the ack was lost")
-            }
-        }
-
-        @Test func publishThenAcknowledgeAcksOnlyWhenEveryMessageIsConfirmed() async throws {
-            try await Broker.withVirtualHost { vhost in
-                let configuration = try Broker.configuration(
-                    vhost: vhost, topology: Self.topology(queues: ["in", "out"]))
-                try await Broker.withTransport(configuration) { transport in
-                    try await transport.publish([message("taken", to: "in"), message("refused", to: "in")])
-                    let collector = Collector(try await transport.consume(queue: "in", prefetch: 10))
-                    let inputs = try await collector.wait(for: 2, timeout: .seconds(5))
-                    try await transport.publish(
-                        [message("reply", to: "test.out", exchange: Topology.commands)],
-                        thenAcknowledge: [inputs[0]])
-                    // One of the two messages is unroutable: the publish throws and its input stays unacked.
-                    do {
-                        try await transport.publish(
-                            [
-                                message("fine", to: "test.out", exchange: Topology.commands),
-                                message("lost", to: "nobody.listens", exchange: Topology.commands),
-                            ], thenAcknowledge: [inputs[1]])
-                        Issue.record("a publish with an unroutable message was confirmed")
-                    } catch let error as AMQPError {
-                        #expect(error.code == .unroutable)
-                    }
-                    // No messages at all: the inputs are acknowledged as by acknowledge(_:).
-                    try await transport.publish([message("late", to: "in")])
-                    let late = try await collector.wait(for: 3, timeout: .seconds(5))[2]
-                    try await transport.publish([], thenAcknowledge: [late])
-                }
-                // Closing the consumer returned what was not acked: only the input whose publish failed.
-                #expect(try await Broker.remaining(in: "in", configuration).map(\.messageID) == ["refused"])
-                #expect(try await Broker.remaining(in: "out", configuration).map(\.messageID) == ["reply", "fine"])
             }
         }
 

@@ -110,69 +110,6 @@ struct ProcessorSendFailureTests {
     }
 }
 
-@Suite("Processor.run over an AcknowledgingTransport")
-struct AcknowledgingTransportTests {
-    /// Records which way each input was acknowledged: with the publish of its batch, or on its own.
-    final class Recorder: AcknowledgingTransport, Sendable {
-        let inner: InMemoryTransport
-        let fused = Mutex<[[String]]>([])
-        let separately = Mutex<[[String]]>([])
-        let deadLettered = Mutex<[String]>([])
-
-        init(_ inner: InMemoryTransport) { self.inner = inner }
-
-        func publish(_ messages: [OutgoingMessage]) async throws { try await inner.publish(messages) }
-        func consume(queue: String, prefetch: Int) async throws -> AsyncThrowingStream<[InboundMessage], any Error> {
-            try await inner.consume(queue: queue, prefetch: prefetch)
-        }
-        func acknowledge(_ messages: [InboundMessage]) async throws {
-            separately.withLock { $0.append(messages.compactMap(\.messageID)) }
-            try await inner.acknowledge(messages)
-        }
-        func deadLetter(_ message: InboundMessage, reason: String) async throws {
-            deadLettered.withLock { $0.append(message.messageID ?? "") }
-            try await inner.deadLetter(message, reason: reason)
-        }
-        func publish(_ messages: [OutgoingMessage], thenAcknowledge inputs: [InboundMessage]) async throws {
-            try await inner.publish(messages)
-            fused.withLock { $0.append(inputs.compactMap(\.messageID)) }
-            try await inner.acknowledge(inputs)
-        }
-    }
-
-    @Test(
-        "a batch without dead letters is acknowledged with its publish; one with them, on its own, after them",
-        .timeLimit(.minutes(1)))
-    func inputsAreAcknowledgedOnceEitherWay() async throws {
-        let broker = InMemoryBroker()
-        let configuration = ProcessorConfiguration()
-        broker.bind(queue: configuration.queue, exchange: configuration.commandsExchange, pattern: "trip.start")
-        broker.bind(queue: "hotel", exchange: configuration.commandsExchange, pattern: "hotel.*")
-        let transport = Recorder(InMemoryTransport(broker: broker))
-        var bookTrip = BookTrip()
-        bookTrip.initialDelay = .zero
-        let processor = tripProcessor(
-            bookTrip, store: InMemoryEventStore(), transport: transport, configuration: configuration)
-        let running = Task { try await processor.run() }
-        defer { running.cancel() }
-        try await transport.inner.publish([
-            try TripBookingApp.startMessage(TripBookingApp.sampleTrip("trip-a"), messageID: "start-a", at: Date())
-        ])
-        #expect(try await eventually { transport.fused.withLock { !$0.isEmpty } })
-        var garbage = try TripBookingApp.startMessage(
-            TripBookingApp.sampleTrip("trip-b"), messageID: "junk", at: Date())
-        garbage.body = Data("{not json".utf8)
-        try await transport.inner.publish([garbage])
-        #expect(try await eventually { transport.separately.withLock { !$0.isEmpty } })
-
-        #expect(transport.fused.withLock { $0 } == [["start-a"]])
-        #expect(transport.deadLettered.withLock { $0 } == ["junk"])
-        // The dead letter's batch took the way of its own, after the dead letter (which acknowledges it).
-        #expect(transport.separately.withLock { $0 }.count == 1)
-        #expect(broker.take(from: "hotel").map(\.type) == [ReserveHotel.name])
-    }
-}
-
 /// Starts published on ``transport`` reach the trip processor, which holds timers due within a minute in memory.
 struct HeldTimerSetup {
     let broker = InMemoryBroker()

@@ -29,18 +29,6 @@ public protocol Transport: Sendable {
     func deadLetter(_ message: InboundMessage, reason: String) async throws
 }
 
-/// A ``Transport`` that can acknowledge deliveries itself as soon as a publish is confirmed, without handing the
-/// confirms back to the caller and the acknowledgements forth (two thread hand-offs a batch, for a transport
-/// whose connection lives on a thread of its own).
-public protocol AcknowledgingTransport: Transport {
-    /// Publishes `messages` as ``Transport/publish(_:)`` does and, once every one is confirmed, acknowledges
-    /// `inputs` as ``Transport/acknowledge(_:)`` does, before returning. If the publish fails, it throws as
-    /// ``Transport/publish(_:)`` does and acknowledges nothing; otherwise it does not throw for the acknowledgements
-    /// (one a broken connection loses is as any lost one: the delivery comes again). With no messages it is
-    /// ``Transport/acknowledge(_:)``.
-    func publish(_ messages: [OutgoingMessage], thenAcknowledge inputs: [InboundMessage]) async throws
-}
-
 /// Header names Chronicle puts on messages.
 public enum ChronicleHeader {
     /// Why a message was dead-lettered.

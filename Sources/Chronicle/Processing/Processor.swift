@@ -194,18 +194,14 @@ public final class Processor: Sendable {
     }
 
     /// Publishes a committed batch's messages with confirms, dead-letters what was refused and acknowledges the
-    /// inputs. The published messages' outbox rows are deleted later (see ``confirmed``). Without dead letters, an
-    /// ``AcknowledgingTransport`` acknowledges the inputs itself as the confirms come.
+    /// inputs. The published messages' outbox rows are deleted later (see ``confirmed``).
     private func send(_ committed: Committed) async throws {
-        let outcome = committed.outcome
-        let acknowledged = try await publishWithRetry(
-            committed.sent, thenAcknowledge: outcome.deadLetter.isEmpty ? outcome.acknowledge : nil)
+        try await publishWithRetry(committed.sent)
         keepConfirmed(committed.sent.map(\.id))
-        if acknowledged { return }
-        for (message, reason) in outcome.deadLetter {
+        for (message, reason) in committed.outcome.deadLetter {
             try await transport.deadLetter(message, reason: reason)
         }
-        try await transport.acknowledge(outcome.acknowledge)
+        try await transport.acknowledge(committed.outcome.acknowledge)
     }
 
     /// Commits the batch, retrying while the store cannot: a version conflict is retried at once with fresh
@@ -354,23 +350,14 @@ public final class Processor: Sendable {
 
     /// Publishes committed outbox rows. A refusal (a nack, an unroutable command) is logged and retried with
     /// back-off: the rows stay in the outbox and the batch stays unacknowledged meanwhile, so nothing is lost
-    /// and the processor does not stop over it. With `inputs`, an ``AcknowledgingTransport`` acknowledges them once
-    /// the messages are confirmed; returns whether it did.
-    @discardableResult
-    private func publishWithRetry(_ messages: [OutgoingMessage], thenAcknowledge inputs: [InboundMessage]? = nil)
-        async throws -> Bool
-    {
-        guard !messages.isEmpty else { return false }
-        let acknowledging = inputs == nil ? nil : transport as? any AcknowledgingTransport
+    /// and the processor does not stop over it.
+    private func publishWithRetry(_ messages: [OutgoingMessage]) async throws {
+        guard !messages.isEmpty else { return }
         var delay = Duration.milliseconds(100)
         while true {
             do {
-                if let acknowledging, let inputs {
-                    try await acknowledging.publish(messages, thenAcknowledge: inputs)
-                    return true
-                }
                 try await transport.publish(messages)
-                return false
+                break
             } catch let error where !(error is CancellationError) && !Task.isCancelled {
                 logger.error(
                     "publishing \(messages.count) committed messages failed; they stay in the outbox, retrying in \(delay)",

@@ -165,7 +165,7 @@ final class ConnectionDriver: @unchecked Sendable {
             return inbox.commands
         }
         for command in leftover { reject(command) }
-        for entry in pending[pendingHead...] { entry.batch.fail(error) }
+        for entry in pending[pendingHead...] { entry.batch.complete(error) }
         pending = []
         pendingHead = 0
         for consumer in consumers { consumer.finish(throwing: failure) }
@@ -258,10 +258,6 @@ final class ConnectionDriver: @unchecked Sendable {
                 lastActivity = .now
                 try handle(frame, on: connection)
             }
-            // Acknowledgements written on a batch's last confirm leave now, not when the thread next wakes: held
-            // back (TCP_CORK) until then, they kept deliveries from coming and stalled the processor for up to a
-            // second at full load.
-            connection.flushWrites()
             for consumer in consumers where !consumer.batch.isEmpty {
                 logger.trace(
                     "deliveries handed out",
@@ -409,24 +405,13 @@ final class ConnectionDriver: @unchecked Sendable {
 
     private func advance(failing entry: PendingPublish, _ error: AMQPError) {
         pendingHead += 1
-        entry.batch.fail(error)
+        entry.batch.complete(error)
     }
 
-    private func confirm(upTo tag: UInt64, multiple: Bool, error: AMQPError?) throws(AMQPError) {
-        var failure: AMQPError?
+    private func confirm(upTo tag: UInt64, multiple: Bool, error: AMQPError?) {
         for entry in inflight.settle(upTo: tag, multiple: multiple) {
-            let batch = entry.batch
-            if batch.settle(error ?? entry.returned) {
-                // Its last confirm, and all were positive: its inputs are acknowledged with this round's writes,
-                // before the caller hears of it. An acknowledgement the connection cannot write is lost as any
-                // is (the deliveries come again); the publish itself was confirmed.
-                if failure == nil {
-                    do { try acknowledge(batch.acknowledging) } catch { failure = error }
-                }
-                batch.resume()
-            }
+            entry.batch.complete(error ?? entry.returned)
         }
-        if let failure { throw failure }
     }
 
     // MARK: Frames
@@ -434,9 +419,9 @@ final class ConnectionDriver: @unchecked Sendable {
     private func handle(_ frame: IncomingFrame, on connection: AMQPConnection) throws(AMQPError) {
         switch frame {
         case .ack(let tag, let multiple):
-            try confirm(upTo: tag, multiple: multiple, error: nil)
+            confirm(upTo: tag, multiple: multiple, error: nil)
         case .nack(let tag, let multiple):
-            try confirm(
+            confirm(
                 upTo: tag, multiple: multiple,
                 error: AMQPError(
                     .nacked, "the broker refused responsibility for the message (basic.nack); publish it again"))
@@ -471,7 +456,7 @@ final class ConnectionDriver: @unchecked Sendable {
                 .channelClosed,
                 "the broker closed the publishing channel (\(code) \(text)); the messages awaiting a confirm "
                     + "were not accepted: check that their exchanges exist, then publish them again")
-            for entry in inflight.reset() { entry.batch.fail(error) }
+            for entry in inflight.reset() { entry.batch.complete(error) }
             try connection.openChannel(Self.publishChannel)
             try connection.selectConfirms(Self.publishChannel)
         case .connectionClosed(let code, let text):
@@ -554,40 +539,23 @@ struct PendingPublish {
 
 /// One `publish` call: resumed when every message of it is confirmed, with the first error if any failed.
 final class PublishBatch: @unchecked Sendable {
-    /// Deliveries to acknowledge once every message is confirmed (none if any fails).
-    let acknowledging: [InboundMessage]
     // Touched only by the connection thread after creation.
     private var remaining: Int
     private var error: AMQPError?
     private let continuation: CheckedContinuation<Void, any Error>
 
-    init(count: Int, acknowledging: [InboundMessage] = [], continuation: CheckedContinuation<Void, any Error>) {
+    init(count: Int, continuation: CheckedContinuation<Void, any Error>) {
         self.remaining = count
-        self.acknowledging = acknowledging
         self.continuation = continuation
     }
 
-    /// Settles one message. Once all are settled the caller is resumed — unless every one was confirmed and
-    /// there are deliveries to acknowledge: then this returns true, and the connection's thread acknowledges
-    /// ``acknowledging`` and calls ``resume()``.
-    func settle(_ failure: AMQPError?) -> Bool {
-        guard remaining > 0 else { return false }
+    func complete(_ failure: AMQPError?) {
+        guard remaining > 0 else { return }
         if error == nil { error = failure }
         remaining -= 1
-        guard remaining == 0 else { return false }
-        if error == nil && !acknowledging.isEmpty { return true }
-        resume()
-        return false
-    }
-
-    /// Fails one message (the caller is resumed, with the first failure, once all are settled).
-    func fail(_ failure: AMQPError) {
-        _ = settle(failure)
-    }
-
-    /// Resumes the caller, with the first failure if any.
-    func resume() {
-        if let error { continuation.resume(throwing: error) } else { continuation.resume() }
+        if remaining == 0 {
+            if let error { continuation.resume(throwing: error) } else { continuation.resume() }
+        }
     }
 
     func fail(all failure: AMQPError) {
