@@ -32,7 +32,7 @@ extension FakeTravelService {
         if let thread {
             try await thread.run(serve)
         } else {
-            try await ProcessingThread.run(named: "chronicle-\(queue)", serve)
+            try await ProcessingThread.run(named: "\(kind.rawValue)-service", serve)
         }
     }
 
