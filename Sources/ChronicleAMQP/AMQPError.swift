@@ -7,7 +7,7 @@ public struct AMQPError: Error, Sendable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {
             case invalidURL, connectionFailed, authenticationFailed, tlsFailed, connectionLost, topologyFailed
             case unroutable, nacked, channelClosed, consumeFailed, delayOutOfRange, unsupportedDelay
-            case shutdown, alreadyRunning
+            case shutdown, alreadyRunning, invalidMessage
         }
         private let base: Base
 
@@ -35,6 +35,9 @@ public struct AMQPError: Error, Sendable, CustomStringConvertible {
         public static let delayOutOfRange = Code(base: .delayOutOfRange)
         /// A delayed message must name a queue (exchange `""`) declared in the topology.
         public static let unsupportedDelay = Code(base: .unsupportedDelay)
+        /// A message cannot be put on the wire: a property, the exchange or the routing key is longer than AMQP's
+        /// short strings (255 bytes).
+        public static let invalidMessage = Code(base: .invalidMessage)
         /// The transport is shutting down or not running.
         public static let shutdown = Code(base: .shutdown)
         /// `run()` was called on a transport that already runs.

@@ -54,7 +54,9 @@ public struct StartTrip: Codable, Hashable, Sendable {
     public func validate() throws {
         var problems: [String] = []
         if Self.isBlank(tripId) { problems.append("tripId is empty") }
-        if tripId.count > 200 { problems.append("tripId is longer than 200 characters") }
+        if tripId.utf8.count > InstanceID.maximumUTF8Count {
+            problems.append("tripId is longer than \(InstanceID.maximumUTF8Count) bytes in UTF-8")
+        }
         if Self.isBlank(customerId) { problems.append("customerId is empty") }
         if Self.isBlank(hotel.city) { problems.append("hotel.city is empty") }
         if !Self.isDay(hotel.checkIn) { problems.append("hotel.checkIn \"\(hotel.checkIn)\" is not a date YYYY-MM-DD") }

@@ -119,6 +119,27 @@ extension BrokerTests {
             }
         }
 
+        /// librabbitmq refuses a short string over 255 bytes only when it encodes the frame, with the status of a
+        /// broken connection: such a message once made the transport reconnect again and again.
+        @Test func aPropertyOverAMQPsLimitFailsThatMessageOnly() async throws {
+            try await Broker.withVirtualHost { vhost in
+                let configuration = try Broker.configuration(vhost: vhost, topology: Self.topology(queues: ["q"]))
+                try await Broker.withTransport(configuration) { transport in
+                    var long = message("long", to: "test.q", exchange: Topology.commands)
+                    long.correlationID = String(repeating: "é", count: 128)
+                    do {
+                        try await transport.publish([long])
+                        Issue.record("a 256-byte correlation_id was published")
+                    } catch let error as AMQPError {
+                        #expect(error.code == .invalidMessage)
+                        #expect(error.description.contains("correlation_id is 256 bytes"), "\(error)")
+                    }
+                    try await transport.publish([message("ok", to: "test.q", exchange: Topology.commands)])
+                    #expect(transport.connections == 1)
+                }
+            }
+        }
+
         @Test func nackedPublishIsAnError() async throws {
             try await Broker.withVirtualHost { vhost in
                 var topology = Self.topology(queues: [])

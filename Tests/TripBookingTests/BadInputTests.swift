@@ -94,6 +94,28 @@ struct BadInputTests {
         #expect(world.env.takeDeadLetters().count == 1)
         #expect(world.hotel.ledger.isEmpty)
     }
+
+    /// AMQP's correlation_id and message_id hold 255 bytes: a trip id over 200 bytes (here 130 characters of two
+    /// bytes each, within the schema's 200 characters) could be stored but none of its messages sent, which held
+    /// the processor in a loop of reconnects. A blank id cannot name the trip in a trip.failed either.
+    @Test(
+        "a StartTrip whose tripId AMQP cannot carry, or that is blank, is dead-lettered and nothing is announced",
+        arguments: [String(repeating: "é", count: 130), String(repeating: "x", count: 201), "   ", "\n"])
+    func unusableTripID(tripID: String) async throws {
+        let world = TripWorld()
+        var trip = TripBookingApp.sampleTrip("placeholder")
+        trip.tripId = tripID
+        try world.start(trip)
+        try world.start(TripBookingApp.sampleTrip("good"))
+        try await world.env.run()
+
+        let dead = world.env.takeDeadLetters()
+        #expect(dead.count == 1)
+        let reason = dead.first?.reason ?? ""
+        #expect(["blank", "empty", "bytes in UTF-8"].contains { reason.contains($0) }, "reason: \(reason)")
+        #expect(world.outcomes().compactMap(\.type) == ["TripBooked"])
+        #expect(try await world.env.store.load(InstanceID(tripID)) == nil)
+    }
 }
 
 @Suite("StartTrip's checks: days that exist, text that is not blank")

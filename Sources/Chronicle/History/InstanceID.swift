@@ -4,6 +4,11 @@
 public struct InstanceID: RawRepresentable, Hashable, Comparable, Codable, Sendable, CustomStringConvertible,
     ExpressibleByStringLiteral
 {
+    /// The longest id, in UTF-8 bytes, that the processor starts an instance for. The id travels in AMQP's
+    /// `correlation_id`, and with a suffix in `message_id` ("…/outcome", "…/step/attempt"), short strings of at most
+    /// 255 bytes: a longer one could be stored but never published.
+    public static let maximumUTF8Count = 200
+
     public var rawValue: String
 
     public init(rawValue: String) { self.rawValue = rawValue }

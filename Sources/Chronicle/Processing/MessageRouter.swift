@@ -39,6 +39,9 @@ struct MessageRouter: Sendable {
         if let starter = registry.starters[type] {
             do {
                 let (instance, input) = try starter.decode(message.body)
+                if let problem = Self.unusable(instance.rawValue, field: starter.instanceIDField) {
+                    return .failure(Rejection(reason: problem))
+                }
                 if let correlation = message.correlationID, !correlation.isEmpty, correlation != instance.rawValue {
                     return .failure(
                         Rejection(
@@ -52,7 +55,9 @@ struct MessageRouter: Sendable {
                     Rejection(
                         reason: error is InvalidMessage ? "\(error)" : "invalid \(type): \(error)",
                         orchestration: starter.orchestration,
-                        instance: named.flatMap { $0.isEmpty || $0.count > 200 ? nil : InstanceID($0) }
+                        instance: named.flatMap {
+                            Self.unusable($0, field: starter.instanceIDField) == nil ? InstanceID($0) : nil
+                        }
                     )
                 )
             }
@@ -77,6 +82,18 @@ struct MessageRouter: Sendable {
             Rejection(
                 reason:
                     "unknown message type \(type); accepted: \(registry.acceptedMessageTypes.joined(separator: ", "))"))
+    }
+
+    /// Why `id` cannot name an instance (blank, or too long for AMQP's short strings), or nil. A rejected start
+    /// whose id is unusable is dead-lettered without an announced failure, which would carry the same id.
+    static func unusable(_ id: String, field: String) -> String? {
+        if id.allSatisfy(\.isWhitespace) { return "\(field) is blank" }
+        let bytes = id.utf8.count
+        if bytes > InstanceID.maximumUTF8Count {
+            return "\(field) is \(bytes) bytes in UTF-8, over the limit of \(InstanceID.maximumUTF8Count) "
+                + "(it travels in AMQP's correlation_id and message_id, which hold 255)"
+        }
+        return nil
     }
 
     private struct ReplyHeader: Decodable {

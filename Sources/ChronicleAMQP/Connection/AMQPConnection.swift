@@ -17,6 +17,24 @@ struct WireMessage: Sendable {
     /// Whether reaching no queue is an error (a command) or not (a fact nobody subscribed to).
     var mandatory = true
 
+    /// What AMQP cannot carry of this message sent to `exchange` with `routingKey`, or nil: librabbitmq refuses
+    /// a short string over 255 bytes only when encoding the frame, as if the connection had failed.
+    func unsendable(exchange: String, routingKey: String) -> String? {
+        func tooLong(_ text: String?) -> Bool { (text?.utf8.count ?? 0) > 255 }
+        // The common case, without building anything: every publish passes here.
+        guard
+            tooLong(exchange) || tooLong(routingKey) || tooLong(messageID) || tooLong(type) || tooLong(correlationID)
+                || tooLong(contentType) || headers.keys.contains(where: tooLong)
+        else { return nil }
+        let named: [(String, String?)] =
+            [
+                ("exchange", exchange), ("routing key", routingKey), ("message_id", messageID), ("type", type),
+                ("correlation_id", correlationID), ("content_type", contentType),
+            ] + headers.keys.map { ("header name", $0) }
+        guard let (name, value) = named.first(where: { tooLong($0.1) }) else { return nil }
+        return "message \(messageID ?? "?"): its \(name) is \(value?.utf8.count ?? 0) bytes, over AMQP's limit of 255"
+    }
+
     init(_ message: OutgoingMessage) {
         self.init(
             exchange: message.exchange,

@@ -388,6 +388,10 @@ final class ConnectionDriver: @unchecked Sendable {
                     (exchange, routingKey) = delays.route(milliseconds: UInt64(milliseconds), queue: routingKey)
                 }
             }
+            if let problem = entry.message.unsendable(exchange: exchange, routingKey: routingKey) {
+                advance(failing: entry, AMQPError(.invalidMessage, problem))
+                continue
+            }
             try connection.publish(
                 entry.message, exchange: exchange, routingKey: routingKey, channel: Self.publishChannel)
             inflight.sent(entry)
