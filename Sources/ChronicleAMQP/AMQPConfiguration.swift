@@ -24,6 +24,11 @@ extension AMQPTransport {
         /// On graceful shutdown: how long to wait for deliveries already handed out to be acknowledged and
         /// for publishes to be confirmed before closing anyway (what is not acked is redelivered later).
         public var shutdownGracePeriod: Duration = .seconds(10)
+        /// Queues consumed as their only consumer (AMQP's exclusive `basic.consume`): while this transport
+        /// consumes one, the broker refuses any other consumer of it, and `consume` fails (`.consumeFailed`) if
+        /// another consumer holds it already. `chronicle run` consumes its queue so, since the histories of the
+        /// instances its messages belong to are in that process's store.
+        public var exclusiveQueues: Set<String> = []
 
         public init(endpoint: AMQPEndpoint, topology: Topology = .chronicle) {
             self.endpoint = endpoint

@@ -58,11 +58,12 @@ struct RunCommand: AsyncParsableCommand {
             configuration: .init(path: store.path, synchronous: synchronous == .full ? .full : .normal),
             logger: logging.logger("chronicle.store")
         )
-        let transport = AMQPTransport(
-            configuration: try .init(
-                url: broker.url, caFile: broker.caFile, topology: .trips(processor: processorConfiguration)),
-            logger: logging.logger("chronicle.amqp")
-        )
+        var transportConfiguration = try AMQPTransport.Configuration(
+            url: broker.url, caFile: broker.caFile, topology: .trips(processor: processorConfiguration))
+        // One processor per queue: a second one, with a store of its own, would take some of the trips and
+        // dead-letter the replies and timers of the others. The broker refuses it instead.
+        transportConfiguration.exclusiveQueues = [processorConfiguration.queue]
+        let transport = AMQPTransport(configuration: transportConfiguration, logger: logging.logger("chronicle.amqp"))
         var bookTrip = BookTrip()
         bookTrip.initialDelay = bookingDelay.duration
         let processor = Processor(
@@ -75,8 +76,22 @@ struct RunCommand: AsyncParsableCommand {
         logger.info(
             "starting",
             metadata: ["chronicle.store": "\(store.path)", "chronicle.queue": "\(processorConfiguration.queue)"])
-        try await runServices(transport, [ProcessorService(processor: processor)], logger: logger)
+        do {
+            try await runServices(transport, [ProcessorService(processor: processor)], logger: logger)
+        } catch let error as AMQPError where error.code == .consumeFailed && "\(error)".contains("exclusive use") {
+            throw QueueTaken(queue: processorConfiguration.queue, broker: "\(transportConfiguration.endpoint)")
+        }
         try eventStore.close()
+    }
+}
+
+/// Another processor consumes the queue: trips have one processor, whose store holds their histories.
+struct QueueTaken: Error, CustomStringConvertible {
+    var queue: String
+    var broker: String
+    var description: String {
+        "another processor consumes '\(queue)' on \(broker). One `chronicle run` serves a virtual host: stop the "
+            + "other one first (its store holds the histories of the trips it started), or pass another --amqp-url."
     }
 }
 

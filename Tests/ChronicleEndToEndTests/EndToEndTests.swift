@@ -115,6 +115,28 @@ struct EndToEndTests {
         #expect(badStatus != 0)
     }
 
+    /// Two processors with stores of their own on one virtual host split the trips and dead-letter each other's
+    /// replies and timers, stranding trips: the broker now refuses the second one's consumer.
+    @Test(
+        "a second chronicle run on the same virtual host is refused with a message that says why; the first goes on",
+        .timeLimit(.minutes(2)))
+    func secondProcessorRefused() async throws {
+        let sandbox = try Sandbox()
+        try sandbox.start(["run"], output: "run.out")
+        try sandbox.start(["services"], output: "services.out")
+        try await Self.waitForQueues(sandbox, ["chronicle.orchestrator", "chronicle.hotel"])
+
+        let second = sandbox.folder.appending(path: "second.sqlite").path
+        let (outcome, said) = try Spawn.capture(
+            Sandbox.chronicle.path, ["run", "--store", second], environment: sandbox.environment, mergingErrors: true)
+        #expect(outcome == .exited(1), "\(said)")
+        #expect(said.contains("another processor consumes 'chronicle.orchestrator'"), "\(said)")
+
+        let (status, booked) = try sandbox.chronicle("start-trip", "--wait", "--trip-id", "after-refusal")
+        #expect(status == 0, "\(booked)")
+        #expect(booked.contains("trip.booked"))
+    }
+
     @Test(
         "bench trips runs the real processes and prints figures that agree with the latencies it writes",
         .timeLimit(.minutes(3)))

@@ -236,11 +236,13 @@ final class AMQPConnection {
         try check(channel: channel, .consumeFailed, "setting the prefetch to \(prefetch)")
     }
 
-    func consume(_ channel: UInt16, queue: String, consumerTag: String) throws(AMQPError) {
+    func consume(_ channel: UInt16, queue: String, consumerTag: String, exclusive: Bool = false) throws(AMQPError) {
         defer { arena.reset() }
         _ = amqp_basic_consume(
-            state, channel, arena.bytes(queue), arena.bytes(consumerTag), 0, 0, 0, amqp_empty_table)
-        try check(channel: channel, .consumeFailed, "consuming queue '\(queue)'")
+            state, channel, arena.bytes(queue), arena.bytes(consumerTag), 0, 0, exclusive ? 1 : 0, amqp_empty_table)
+        try check(
+            channel: channel, .consumeFailed,
+            exclusive ? "consuming queue '\(queue)' as its only consumer" : "consuming queue '\(queue)'")
     }
 
     func cancel(_ channel: UInt16, consumerTag: String) throws(AMQPError) {

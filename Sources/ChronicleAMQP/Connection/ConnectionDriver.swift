@@ -208,7 +208,9 @@ final class ConnectionDriver: @unchecked Sendable {
         consumer.outstanding = []
         try connection.openChannel(channel)
         try connection.setPrefetch(channel, consumer.prefetch)
-        try connection.consume(channel, queue: consumer.queue, consumerTag: consumer.tag)
+        try connection.consume(
+            channel, queue: consumer.queue, consumerTag: consumer.tag,
+            exclusive: configuration.exclusiveQueues.contains(consumer.queue))
         consumer.registered()
     }
 
