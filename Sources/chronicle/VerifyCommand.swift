@@ -23,6 +23,13 @@ struct VerifyCommand: AsyncParsableCommand {
         let report = try await withStore(store) { store in
             try await TripAudit.audit(store: store, hotel: hotel.flatMap(\.effects), flight: flight.flatMap(\.effects))
         }
+        let services = ["hotel", "flight"]
+        if !report.problems.isEmpty,
+            !services.contains(where: { FileManager.default.fileExists(atPath: ledgers.path(for: $0)) })
+        {
+            // Every trip that reached a service would show as a discrepancy: say what is wrong instead.
+            throw NoLedgers(paths: services.map { ledgers.path(for: $0) })
+        }
         print(report.summary)
         if !report.problems.isEmpty {
             for problem in report.problems { print("  - \(problem)") }
@@ -36,4 +43,13 @@ struct VerifyCommand: AsyncParsableCommand {
         return try ServiceJournalFile(path: path).load()
     }
 
+}
+
+/// `verify` found neither service's journal, while the store has trips that used them.
+struct NoLedgers: Error, CustomStringConvertible {
+    var paths: [String]
+    var description: String {
+        "no service ledger found (\(paths.joined(separator: ", "))). Pass --ledger-dir (or set CHRONICLE_LEDGER_DIR) "
+            + "to the folder where `chronicle services` ran."
+    }
 }

@@ -107,8 +107,8 @@ enum TrafficLine {
     static func text(_ message: InboundMessage, color: Bool) -> String {
         // AMQP timestamps are whole seconds: the time shown is when the tap saw the message.
         let time = Date().formatted(.iso8601.time(includingFractionalSeconds: true))
-        var exchange = message.exchange
-        var routingKey = message.routingKey
+        var exchange = printable(message.exchange)
+        var routingKey = printable(message.routingKey)
         if exchange.isEmpty {
             // Only the delay levels bring the tap messages for the default exchange: a copy as the message
             // enters them, and one as it leaves them for its queue (with the broker's x-first-death headers).
@@ -118,13 +118,34 @@ enum TrafficLine {
         }
         var line = [
             column(time, 14), paint(column(exchange, 20), exchange, color), column(routingKey, 30),
-            column(message.type ?? "-", 25), column(tripID(message) ?? "-", 38),
+            column(printable(message.type ?? "-"), 25), column(printable(tripID(message) ?? "-"), 38),
         ].joined()
         if let reason = message.headers[ChronicleHeader.deadLetterReason] {
-            line += paint("dead-lettered: \(reason)", "dead", color) + " "
+            line += paint("dead-lettered: \(printable(reason))", "dead", color) + " "
         }
-        let body = String(decoding: message.body.prefix(120), as: UTF8.self)
-        return line + body.replacingOccurrences(of: "\n", with: " ")
+        return line + printable(String(decoding: message.body.prefix(120), as: UTF8.self))
+    }
+
+    /// `text` safe for a terminal: anyone who can publish chooses these bytes, and an escape sequence in them
+    /// could clear or retitle the screen. Line breaks and tabs become spaces; other control characters (and
+    /// DEL) are shown as `\u{1B}`.
+    static func printable(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: isControl) else { return text }
+        var shown = ""
+        for scalar in text.unicodeScalars {
+            if scalar == "\n" || scalar == "\r" || scalar == "\t" {
+                shown += " "
+            } else if isControl(scalar) {
+                shown += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+            } else {
+                shown.unicodeScalars.append(scalar)
+            }
+        }
+        return shown
+    }
+
+    private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.properties.generalCategory == .control
     }
 
     /// The trip a message is about: its correlation id, else the `tripId` of its body (clients such as

@@ -2,6 +2,8 @@ import Foundation
 import TestSupport
 import Testing
 
+import struct Chronicle.OutgoingMessage
+
 @Suite("End to end: chronicle run, services, watch, start-trip, verify — real processes, broker and files", .serialized)
 struct EndToEndTests {
     @Test(
@@ -43,6 +45,13 @@ struct EndToEndTests {
         }.reduce(0, +)
         #expect(total == 100, "\(verify)")
         #expect(counts.contains("booked"))
+        // Pointed at a folder without the services' ledgers, verify says so instead of listing every trip.
+        let (elsewhere, said) = try Spawn.capture(
+            Sandbox.chronicle.path, ["verify", "--ledger-dir", sandbox.folder.appending(path: "nowhere").path],
+            environment: sandbox.environment, mergingErrors: true)
+        #expect(elsewhere == .exited(1))
+        #expect(said.contains("no service ledger found"), "\(said)")
+        #expect(said.split(separator: "\n").count < 5, "\(said)")
 
         try await Task.sleep(for: .milliseconds(500))
         let traffic = sandbox.read("watch.jsonl").split(separator: "\n").compactMap {
@@ -113,6 +122,24 @@ struct EndToEndTests {
 
         let (badStatus, _) = try sandbox.chronicle("start-trip", "--nights", "0")
         #expect(badStatus != 0)
+    }
+
+    @Test(
+        "watch shows control characters from the wire escaped, never raw on the terminal", .timeLimit(.minutes(2)))
+    func watchEscapesControlCharacters() async throws {
+        let sandbox = try Sandbox()
+        let watch = try sandbox.start(["watch", "--count", "1"], output: "watch.out")
+        try await Task.sleep(for: .seconds(2))  // the watch's tap
+        let evil = "\u{1B}]0;pwned\u{07}\u{1B}[2J\u{0}"
+        try await sandbox.publish([
+            OutgoingMessage(
+                id: "evil-1", exchange: "chronicle.commands", routingKey: "trip.start", type: "Evil\(evil)",
+                correlationID: "trip\(evil)", timestamp: Date(), body: Data("{\"x\":\"\(evil)\"}".utf8))
+        ])
+        for _ in 0..<200 where watch.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+        let shown = sandbox.read("watch.out")
+        #expect(shown.contains("Evil\\u{1B}]0;pwned\\u{7}"), "\(shown)")
+        #expect(!shown.unicodeScalars.contains { $0.properties.generalCategory == .control && $0 != "\n" }, "\(shown)")
     }
 
     /// Two processors with stores of their own on one virtual host split the trips and dead-letter each other's
