@@ -64,7 +64,14 @@ struct ListCommand: AsyncParsableCommand {
         abstract: "List trips, most recently updated first."
     )
 
-    @Option(help: "Only trips with this status: running, completed or failed.")
+    @Option(
+        help: ArgumentHelp(
+            "Only trips with this status: running, completed or failed.",
+            discussion: """
+                As in Temporal, the status is the orchestration's, not the trip's outcome: a trip that could not be \
+                booked (and compensated) completed, with a TripFailed result, which `chronicle history TRIP` shows; \
+                failed means the orchestration itself threw.
+                """))
     var status: InstanceStatus?
 
     @Option(help: "At most this many.")
