@@ -1,6 +1,10 @@
 import Foundation
 import Synchronization
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// A thread of a processing loop's own: a task executor that runs the loop, and the tasks it starts with this
 /// preference, one job at a time.
 ///
@@ -47,13 +51,29 @@ public final class ProcessingThread: TaskExecutor, @unchecked Sendable {
         try await withTaskExecutorPreference(self) { try await operation(self) }
     }
 
-    private init(name: String) {
-        // Linux keeps 15 bytes of a thread's name and refuses a longer one outright.
+    /// Names the calling thread `name`, cut to the 15 bytes Linux keeps (it refuses a longer one outright), as
+    /// `top -H`, `ps -L` and perf show it.
+    ///
+    /// Not through Foundation: on Linux, `Thread.name`'s setter names the thread that `start()` stored, which it
+    /// stores after the thread is created, so a thread that names itself at once sometimes named nothing (a CI run
+    /// caught it); and a name set before `start()` never reaches the system's thread.
+    public static func nameCurrentThread(_ name: String) {
         var systemName = name
         while systemName.utf8.count > 15 { systemName.removeLast() }
-        let thread = Thread { [self, systemName] in
-            // Named from inside: on Linux, a name set before start() does not reach the system's thread.
-            Thread.current.name = systemName
+        #if os(Linux)
+            // What pthread_setname_np does for the calling thread (Swift's Glibc module leaves it out).
+            let file = open("/proc/thread-self/comm", O_WRONLY)
+            guard file >= 0 else { return }
+            _ = systemName.withCString { write(file, $0, strlen($0)) }
+            close(file)
+        #else
+            _ = pthread_setname_np(systemName)
+        #endif
+    }
+
+    private init(name: String) {
+        let thread = Thread { [self] in
+            Self.nameCurrentThread(name)
             system.store(UInt(pthread_self()), ordering: .releasing)
             runJobs()
         }

@@ -111,8 +111,7 @@ final class ConnectionDriver: @unchecked Sendable {
         }
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let thread = Thread { [self] in
-                // Named from inside: on Linux, a name set before start() does not reach the system's thread.
-                Thread.current.name = "chronicle-amqp"
+                ProcessingThread.nameCurrentThread("chronicle-amqp")
                 let failure = threadMain()
                 if let failure { continuation.resume(throwing: failure) } else { continuation.resume() }
             }

@@ -344,8 +344,7 @@ private struct BenchmarkRun: Sendable {
 private func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
         let thread = Thread {
-            // Named from inside, within the 15 bytes Linux keeps (see ProcessingThread).
-            Thread.current.name = "bench-store"
+            ProcessingThread.nameCurrentThread("bench-store")
             continuation.resume(with: Result { try body() })
         }
         thread.start()
