@@ -79,6 +79,10 @@ struct ListCommand: AsyncParsableCommand {
 
     @OptionGroup var store: StoreOptions
 
+    func validate() throws {
+        guard limit >= 1 else { throw ValidationError("--limit must be at least 1 (got \(limit)).") }
+    }
+
     func run() async throws {
         let records = try await withStore(store) { try await $0.instances(status: status, limit: limit) }
         if records.isEmpty {
@@ -109,6 +113,10 @@ struct TimersCommand: AsyncParsableCommand {
     var limit = 100
 
     @OptionGroup var store: StoreOptions
+
+    func validate() throws {
+        guard limit >= 1 else { throw ValidationError("--limit must be at least 1 (got \(limit)).") }
+    }
 
     func run() async throws {
         let timers = try await withStore(store) { try await $0.timers(state: .pending, dueBefore: nil, limit: limit) }

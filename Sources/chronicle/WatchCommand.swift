@@ -28,6 +28,10 @@ struct WatchCommand: AsyncParsableCommand {
     @OptionGroup var broker: BrokerOptions
     @OptionGroup var logging: LogOptions
 
+    func validate() throws {
+        if let count, count < 1 { throw ValidationError("--count must be at least 1 (got \(count)).") }
+    }
+
     func run() async throws {
         let printer = TrafficPrinter(
             json: json,

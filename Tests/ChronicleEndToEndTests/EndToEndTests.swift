@@ -125,6 +125,21 @@ struct EndToEndTests {
     }
 
     @Test(
+        "a count of zero or less is refused with what to pass, before anything runs",
+        arguments: [
+            (["list", "--limit", "0"], "--limit must be at least 1 (got 0)"),
+            (["timers", "--limit=-3"], "--limit must be at least 1 (got -3)"),
+            (["watch", "--count", "0"], "--count must be at least 1 (got 0)"),
+        ])
+    func countsBelowOneAreRefused(arguments: [String], message: String) throws {
+        let (outcome, said) = try Spawn.capture(
+            Sandbox.chronicle.path, arguments, environment: ["CHRONICLE_STORE": "/nonexistent/store.sqlite"],
+            mergingErrors: true)
+        #expect(outcome == .exited(64), "\(said)")
+        #expect(said.contains(message), "\(said)")
+    }
+
+    @Test(
         "watch shows control characters from the wire escaped, never raw on the terminal", .timeLimit(.minutes(2)))
     func watchEscapesControlCharacters() async throws {
         let sandbox = try Sandbox()
