@@ -219,7 +219,7 @@ struct BenchTrips: AsyncParsableCommand {
             try ("due_ms,latency_ms\n" + rows.joined()).write(toFile: latencies, atomically: true, encoding: .utf8)
         }
         print(json ? figures.json : figures.text)
-        if let floorFailure { throw ValidationError("the latency floor could not be measured: \(floorFailure)") }
+        if let floorFailure { throw CommandFailure("the latency floor could not be measured: \(floorFailure)") }
     }
 }
 
@@ -259,7 +259,7 @@ struct BenchRun: Sendable {
         let id = "\(prefix)-warm-up"
         let deadline = ContinuousClock.now + .seconds(60)
         while true {
-            guard processor.isRunning else { throw ValidationError("chronicle run exited; see its log") }
+            guard processor.isRunning else { throw CommandFailure("chronicle run exited; see its log") }
             do {
                 // Unroutable until the processor has declared its queue.
                 try await transport.publish([start(id)])
@@ -277,7 +277,7 @@ struct BenchRun: Sendable {
             }
             return nil
         }
-        guard ended == true else { throw ValidationError("the warm-up trip did not end within 60 s") }
+        guard ended == true else { throw CommandFailure("the warm-up trip did not end within 60 s") }
     }
 
     func measure(

@@ -19,7 +19,7 @@ struct HistoryCommand: AsyncParsableCommand {
     func run() async throws {
         let events = try await withStore(store) { store in try await store.load(InstanceID(trip)) }
         guard let stored = events else {
-            throw ValidationError("no trip \(trip) in \(store.path); `chronicle list` shows the trips there.")
+            throw CommandFailure("no trip \(trip) in \(store.path); `chronicle list` shows the trips there.")
         }
         if json {
             let encoder = JSONEncoder()

@@ -56,12 +56,12 @@ struct StartTripCommand: AsyncParsableCommand {
         let trip: StartTrip
         if let file {
             guard let data = FileManager.default.contents(atPath: file) else {
-                throw ValidationError("cannot read \(file).")
+                throw CommandFailure("cannot read \(file).")
             }
             do {
                 trip = try Payload.decoder.decode(StartTrip.self, from: data)
             } catch let error as DecodingError {
-                throw ValidationError("\(file) is not a StartTrip: \(error.localizedSummary)")
+                throw CommandFailure("\(file) is not a StartTrip: \(error.localizedSummary)")
             }
         } else {
             trip = StartTrip(
@@ -74,7 +74,7 @@ struct StartTripCommand: AsyncParsableCommand {
         do {
             try trip.validate()
         } catch let invalid as InvalidTrip {
-            throw ValidationError(invalid.problems.joined(separator: "\n"))
+            throw CommandFailure(invalid.problems.joined(separator: "\n"))
         }
         return trip
     }
