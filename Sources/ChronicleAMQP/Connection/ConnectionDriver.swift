@@ -140,7 +140,7 @@ final class ConnectionDriver: @unchecked Sendable {
                     failure = error
                     break
                 }
-                logger.info(
+                logger.warning(
                     "cannot connect to the broker; retrying",
                     metadata: ["amqp.error": "\(error)", "amqp.backoff": "\(backoff)"])
                 wait(for: backoff)
@@ -151,7 +151,7 @@ final class ConnectionDriver: @unchecked Sendable {
                 try serve()
                 break
             } catch {
-                logger.info("lost the connection to the broker; reconnecting", metadata: ["amqp.error": "\(error)"])
+                logger.warning("lost the connection to the broker; reconnecting", metadata: ["amqp.error": "\(error)"])
                 disconnect()
             }
         }
