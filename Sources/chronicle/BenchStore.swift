@@ -39,13 +39,13 @@ struct BenchStore: AsyncParsableCommand {
     @Option(help: "One-event commits per engine and mode.")
     var commits = 2_000
 
-    @Option(help: "Batched commits per engine and mode.")
+    @Option(parsing: .unconditional, help: "Batched commits per engine and mode.")
     var batches = 100
 
-    @Option(help: "Instances per batched commit.")
+    @Option(parsing: .unconditional, help: "Instances per batched commit.")
     var batchSize = 100
 
-    @Option(help: "How many times to measure each figure; the median is printed.")
+    @Option(parsing: .unconditional, help: "How many times to measure each figure; the median is printed.")
     var repetitions = 3
 
     @Option(help: "The synchronous modes to measure: \(Modes.allCases.map(\.rawValue).joined(separator: ", ")).")

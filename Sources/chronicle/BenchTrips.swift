@@ -25,13 +25,14 @@ struct BenchTrips: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "How many trips.")
+    @Option(parsing: .unconditional, help: "How many trips.")
     var trips = 20_000
 
-    @Option(help: "At most this many trips started and not yet ended.")
+    @Option(parsing: .unconditional, help: "At most this many trips started and not yet ended.")
     var inFlight = 500
 
     @Option(
+        parsing: .unconditional,
         help: ArgumentHelp(
             "Start trips at this steady rate (per second) instead of as fast as --in-flight allows.",
             discussion: """
@@ -41,7 +42,9 @@ struct BenchTrips: AsyncParsableCommand {
                 """))
     var rate: Double?
 
-    @Option(help: "Start this many trips that wait an hour, and report memory and store size per waiting trip.")
+    @Option(
+        parsing: .unconditional,
+        help: "Start this many trips that wait an hour, and report memory and store size per waiting trip.")
     var waiting: Int?
 
     @Flag(

@@ -19,16 +19,18 @@ struct Demo: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "How many trips to book.")
+    @Option(parsing: .unconditional, help: "How many trips to book.")
     var trips = 10
 
-    @Option(help: "The share of reservation attempts that fail, from 0 to 1.")
+    @Option(parsing: .unconditional, help: "The share of reservation attempts that fail, from 0 to 1.")
     var failureRate = 0.3
 
     @Option(help: "Seed for the services' failures and latency (the same seed gives the same run).")
     var seed: UInt64 = 1
 
-    @Option(help: "Crash the processor up to this many times during the run, at random points of the loop.")
+    @Option(
+        parsing: .unconditional,
+        help: "Crash the processor up to this many times during the run, at random points of the loop.")
     var crashes = 0
 
     @Flag(help: "Print only the outcome table, not every message.")

@@ -74,7 +74,7 @@ struct ListCommand: AsyncParsableCommand {
                 """))
     var status: InstanceStatus?
 
-    @Option(help: "At most this many.")
+    @Option(parsing: .unconditional, help: "At most this many.")
     var limit = 100
 
     @OptionGroup var store: StoreOptions
@@ -109,7 +109,7 @@ struct TimersCommand: AsyncParsableCommand {
         abstract: "List pending durable timers (sleeps, back-off waits, call timeouts), soonest first."
     )
 
-    @Option(help: "At most this many.")
+    @Option(parsing: .unconditional, help: "At most this many.")
     var limit = 100
 
     @OptionGroup var store: StoreOptions

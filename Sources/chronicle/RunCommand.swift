@@ -26,10 +26,12 @@ struct RunCommand: AsyncParsableCommand {
     @OptionGroup var store: StoreOptions
     @OptionGroup var logging: LogOptions
 
-    @Option(help: "Unacknowledged deliveries at once; also the largest batch.")
+    @Option(parsing: .unconditional, help: "Unacknowledged deliveries at once; also the largest batch.")
     var prefetch = 500
 
-    @Option(help: "Running trips kept in memory; the others are rebuilt from the store when a message comes.")
+    @Option(
+        parsing: .unconditional,
+        help: "Running trips kept in memory; the others are rebuilt from the store when a message comes.")
     var cacheSize = 10_000
 
     @Option(help: "BookTrip's durable pause before booking starts, e.g. 1s or 0s.")

@@ -26,7 +26,7 @@ struct ServicesCommand: AsyncParsableCommand {
     @Option(help: "Run only this service: hotel or flight. Default: both.")
     var only: Only?
 
-    @Option(help: "The share of reservation attempts that fail, from 0 to 1.")
+    @Option(parsing: .unconditional, help: "The share of reservation attempts that fail, from 0 to 1.")
     var failureRate = 0.0
 
     @Option(help: "How long each reply takes, e.g. 20ms or 1.5s.")
@@ -46,7 +46,7 @@ struct ServicesCommand: AsyncParsableCommand {
     @Option(help: "Seed for failures and latency: the same seed gives the same answers.")
     var seed: UInt64 = 0
 
-    @Option(help: "Unacknowledged commands each service takes at once.")
+    @Option(parsing: .unconditional, help: "Unacknowledged commands each service takes at once.")
     var prefetch = 100
 
     @OptionGroup var broker: BrokerOptions

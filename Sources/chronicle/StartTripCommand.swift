@@ -31,7 +31,7 @@ struct StartTripCommand: AsyncParsableCommand {
     @Option(help: "The first night, YYYY-MM-DD.")
     var checkIn = "2027-05-01"
 
-    @Option(help: "How many nights, 1 to 365.")
+    @Option(parsing: .unconditional, help: "How many nights, 1 to 365.")
     var nights = 3
 
     @Option(help: "Departure airport, three letters.")

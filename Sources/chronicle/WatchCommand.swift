@@ -22,7 +22,7 @@ struct WatchCommand: AsyncParsableCommand {
     @Flag(help: "One JSON object a line: time, exchange, routingKey, type, messageId, tripId, headers, body.")
     var json = false
 
-    @Option(help: "Stop after this many messages (default: run until interrupted).")
+    @Option(parsing: .unconditional, help: "Stop after this many messages (default: run until interrupted).")
     var count: Int?
 
     @OptionGroup var broker: BrokerOptions

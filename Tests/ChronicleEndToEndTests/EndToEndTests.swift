@@ -125,8 +125,11 @@ struct EndToEndTests {
     }
 
     @Test(
-        "a count of zero or less is refused with what to pass, before anything runs",
+        "a count out of range, negative ones too, is refused with what to pass, before anything runs",
         arguments: [
+            // A negative number is the option's value, not a flag ArgumentParser would call a missing value.
+            (["run", "--prefetch", "-5"], "--prefetch must be at least 1 (got -5)"),
+            (["services", "--failure-rate", "-0.1"], "--failure-rate must be between 0 and 1 (got -0.1)"),
             (["list", "--limit", "0"], "--limit must be at least 1 (got 0)"),
             (["timers", "--limit=-3"], "--limit must be at least 1 (got -3)"),
             (["watch", "--count", "0"], "--count must be at least 1 (got 0)"),
