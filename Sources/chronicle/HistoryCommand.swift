@@ -1,6 +1,7 @@
 import ArgumentParser
 import Chronicle
 import Foundation
+import TripBooking
 
 struct HistoryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -69,8 +70,8 @@ struct ListCommand: AsyncParsableCommand {
             "Only trips with this status: running, completed or failed.",
             discussion: """
                 As in Temporal, the status is the orchestration's, not the trip's outcome: a trip that could not be \
-                booked (and compensated) completed, with a TripFailed result, which `chronicle history TRIP` shows; \
-                failed means the orchestration itself threw.
+                booked (and compensated) completed, with a TripFailed result, which the OUTCOME column shows \
+                (booked, compensated or failed); failed means the orchestration itself threw.
                 """))
     var status: InstanceStatus?
 
@@ -84,18 +85,25 @@ struct ListCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let records = try await withStore(store) { try await $0.instances(status: status, limit: limit) }
+        let (records, histories) = try await withStore(store) { store in
+            let records = try await store.instances(status: status, limit: limit)
+            // The outcome is in each ended trip's last events; a running trip has none yet.
+            let ended = records.filter { $0.status != .running }.map(\.id)
+            return (records, ended.isEmpty ? [:] : try await store.load(ended))
+        }
         if records.isEmpty {
             print("no trips\(status.map { " with status \($0.rawValue)" } ?? "") in \(store.path)")
             return
         }
         print(
             column("TRIP", 40) + column("ORCHESTRATION", 14) + column("STATUS", 10) + column("UPDATED", 26)
-                + "NEXT WAKE-UP")
+                + column("NEXT WAKE-UP", 26) + "OUTCOME")
         for record in records {
+            let outcome = histories[record.id].map { TripAudit.outcome(of: $0.events).rawValue } ?? "-"
             print(
                 column(record.id.rawValue, 40) + column(record.orchestration, 14) + column(record.status.rawValue, 10)
-                    + column(record.updatedAt.formatted(.iso8601), 26) + (record.nextWakeUp?.formatted(.iso8601) ?? "-")
+                    + column(record.updatedAt.formatted(.iso8601), 26)
+                    + column(record.nextWakeUp?.formatted(.iso8601) ?? "-", 26) + outcome
             )
         }
     }

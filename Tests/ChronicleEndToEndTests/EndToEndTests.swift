@@ -45,6 +45,13 @@ struct EndToEndTests {
         }.reduce(0, +)
         #expect(total == 100, "\(verify)")
         #expect(counts.contains("booked"))
+        // list's OUTCOME column agrees with verify's counts, outcome by outcome.
+        let (_, list) = try sandbox.chronicle("list", "--limit", "1000")
+        for count in counts.split(separator: ",") {
+            let words = count.split(separator: " ")
+            let listed = list.split(separator: "\n").count { $0.hasSuffix(" \(words[1])") }
+            #expect(listed == Int(words[0]), "\(words[1]): \(list)")
+        }
         // Pointed at a folder without the services' ledgers, verify says so instead of listing every trip.
         let (elsewhere, said) = try Spawn.capture(
             Sandbox.chronicle.path, ["verify", "--ledger-dir", sandbox.folder.appending(path: "nowhere").path],
