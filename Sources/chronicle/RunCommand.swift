@@ -81,19 +81,13 @@ struct RunCommand: AsyncParsableCommand {
         do {
             try await runServices(transport, [ProcessorService(processor: processor)], logger: logger)
         } catch let error as AMQPError where error.code == .consumeFailed && "\(error)".contains("exclusive use") {
-            throw QueueTaken(queue: processorConfiguration.queue, broker: "\(transportConfiguration.endpoint)")
+            // Trips have one processor, whose store holds their histories.
+            throw CommandFailure(
+                "another processor consumes '\(processorConfiguration.queue)' on \(transportConfiguration.endpoint). "
+                    + "One `chronicle run` serves a virtual host: stop the other one first (its store holds the "
+                    + "histories of the trips it started), or pass another --amqp-url.")
         }
         try eventStore.close()
-    }
-}
-
-/// Another processor consumes the queue: trips have one processor, whose store holds their histories.
-struct QueueTaken: Error, CustomStringConvertible {
-    var queue: String
-    var broker: String
-    var description: String {
-        "another processor consumes '\(queue)' on \(broker). One `chronicle run` serves a virtual host: stop the "
-            + "other one first (its store holds the histories of the trips it started), or pass another --amqp-url."
     }
 }
 
