@@ -113,10 +113,7 @@ struct EndToEndTests {
         "start-trip --wait follows a trip to its outcome, and exits non-zero when it does not book",
         .timeLimit(.minutes(2)))
     func startTripWaits() async throws {
-        let sandbox = try Sandbox()
-        try sandbox.start(["run"], output: "run.out")
-        try sandbox.start(["services"], output: "services.out")
-        try await Self.waitForQueues(sandbox, ["chronicle.orchestrator", "chronicle.hotel"])
+        let sandbox = try await Self.processorAndServices()
 
         let (bookedStatus, booked) = try sandbox.chronicle("start-trip", "--wait", "--trip-id", "wait-1")
         #expect(bookedStatus == 0, "\(booked)")
@@ -173,10 +170,7 @@ struct EndToEndTests {
         "a second chronicle run on the same virtual host is refused with a message that says why; the first goes on",
         .timeLimit(.minutes(2)))
     func secondProcessorRefused() async throws {
-        let sandbox = try Sandbox()
-        try sandbox.start(["run"], output: "run.out")
-        try sandbox.start(["services"], output: "services.out")
-        try await Self.waitForQueues(sandbox, ["chronicle.orchestrator", "chronicle.hotel"])
+        let sandbox = try await Self.processorAndServices()
 
         let second = sandbox.folder.appending(path: "second.sqlite").path
         let (outcome, said) = try Spawn.capture(
@@ -303,6 +297,15 @@ struct EndToEndTests {
     }
 
     /// Waits until the broker has consumers on `queues` (the processes are up).
+    /// A sandbox with `chronicle run` and `chronicle services` started and consuming.
+    static func processorAndServices() async throws -> Sandbox {
+        let sandbox = try Sandbox()
+        try sandbox.start(["run"], output: "run.out")
+        try sandbox.start(["services"], output: "services.out")
+        try await waitForQueues(sandbox, ["chronicle.orchestrator", "chronicle.hotel"])
+        return sandbox
+    }
+
     static func waitForQueues(_ sandbox: Sandbox, _ queues: [String]) async throws {
         // Bounded in time, not in tries: on a loaded machine one rabbitmqctl call can take seconds.
         let deadline = ContinuousClock.now + .seconds(60)
